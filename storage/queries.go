@@ -1,0 +1,502 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"parley/chat"
+)
+
+// dbtx is what queries need: a pool, or a transaction.
+type dbtx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// queries implements chat.Reader and the writes of chat.Tx on a dbtx.
+type queries struct{ q dbtx }
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func nullMillis(v sql.NullInt64) *chat.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := chat.FromMillis(v.Int64)
+	return &t
+}
+
+// wrap names the failing operation and maps sql.ErrNoRows to chat.ErrNotFound,
+// so callers never see database/sql.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("storage: %s: %w", op, chat.ErrNotFound)
+	}
+	if strings.Contains(err.Error(), "UNIQUE constraint failed") {
+		return &chat.Error{Kind: chat.ErrConflict, Code: "conflict", Msg: "already exists: " + op}
+	}
+	return fmt.Errorf("storage: %s: %w", op, err)
+}
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(dest ...any) error }
+
+// --- meetings ---
+
+const meetingCols = `id, title, status, persist_chat, picture, metadata, seq, created_at, updated_at`
+
+func scanMeeting(r rowScanner) (chat.Meeting, error) {
+	var m chat.Meeting
+	var md string
+	var created, updated int64
+	err := r.Scan(&m.ID, &m.Title, &m.Status, &m.PersistChat, &m.Picture, &md, &m.Seq, &created, &updated)
+	if err != nil {
+		return m, err
+	}
+	m.CreatedAt, m.UpdatedAt = chat.FromMillis(created), chat.FromMillis(updated)
+	if md != "{}" && md != "" {
+		if err := json.Unmarshal([]byte(md), &m.Metadata); err != nil {
+			return m, err
+		}
+	}
+	return m, nil
+}
+
+func (q queries) Meeting(ctx context.Context, id string) (chat.Meeting, error) {
+	m, err := scanMeeting(q.q.QueryRowContext(ctx, `SELECT `+meetingCols+` FROM meetings WHERE id = ?`, id))
+	return m, wrap("meeting", err)
+}
+
+func (q queries) ListMeetings(ctx context.Context, p chat.Page) ([]chat.Meeting, int, error) {
+	var total int
+	if err := q.q.QueryRowContext(ctx, `SELECT count(*) FROM meetings`).Scan(&total); err != nil {
+		return nil, 0, wrap("count meetings", err)
+	}
+	rows, err := q.q.QueryContext(ctx, `SELECT `+meetingCols+` FROM meetings ORDER BY created_at DESC, id LIMIT ? OFFSET ?`, p.PerPage, p.Offset())
+	if err != nil {
+		return nil, 0, wrap("list meetings", err)
+	}
+	out, err := collect(rows, scanMeeting)
+	return out, total, wrap("list meetings", err)
+}
+
+func collect[T any](rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func metadataJSON(md map[string]any) string {
+	if len(md) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(md)
+	return string(b)
+}
+
+func (q queries) InsertMeeting(ctx context.Context, m chat.Meeting) error {
+	_, err := q.q.ExecContext(ctx, `INSERT INTO meetings (id, title, status, persist_chat, picture, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.ID, m.Title, m.Status, m.PersistChat, m.Picture, metadataJSON(m.Metadata), ms(m.CreatedAt.Time), ms(m.UpdatedAt.Time))
+	return wrap("insert meeting", err)
+}
+
+func (q queries) UpdateMeeting(ctx context.Context, m chat.Meeting) error {
+	_, err := q.q.ExecContext(ctx, `UPDATE meetings SET title = ?, status = ?, persist_chat = ?, picture = ?, metadata = ?, updated_at = ? WHERE id = ?`,
+		m.Title, m.Status, m.PersistChat, m.Picture, metadataJSON(m.Metadata), ms(m.UpdatedAt.Time), m.ID)
+	return wrap("update meeting", err)
+}
+
+func (q queries) NextSeq(ctx context.Context, meetingID string) (int64, error) {
+	var seq int64
+	err := q.q.QueryRowContext(ctx, `UPDATE meetings SET seq = seq + 1 WHERE id = ? RETURNING seq`, meetingID).Scan(&seq)
+	return seq, wrap("next seq", err)
+}
+
+// --- participants ---
+
+const participantCols = `id, meeting_id, custom_participant_id, name, picture, preset_name, token_expires_at, created_at, updated_at`
+
+func scanParticipant(r rowScanner) (chat.Participant, error) {
+	var p chat.Participant
+	var exp, created, updated int64
+	err := r.Scan(&p.ID, &p.MeetingID, &p.CustomParticipantID, &p.Name, &p.Picture, &p.PresetName, &exp, &created, &updated)
+	p.TokenExpiresAt, p.CreatedAt, p.UpdatedAt = chat.FromMillis(exp), chat.FromMillis(created), chat.FromMillis(updated)
+	return p, err
+}
+
+func (q queries) Participant(ctx context.Context, id string) (chat.Participant, error) {
+	p, err := scanParticipant(q.q.QueryRowContext(ctx, `SELECT `+participantCols+` FROM participants WHERE id = ? AND deleted_at IS NULL`, id))
+	return p, wrap("participant", err)
+}
+
+func (q queries) ParticipantByTokenHash(ctx context.Context, hash []byte) (chat.Participant, error) {
+	p, err := scanParticipant(q.q.QueryRowContext(ctx, `SELECT `+participantCols+` FROM participants WHERE token_hash = ? AND deleted_at IS NULL`, hash))
+	return p, wrap("participant by token", err)
+}
+
+func (q queries) ListParticipants(ctx context.Context, meetingID string, p chat.Page) ([]chat.Participant, int, error) {
+	var total int
+	if err := q.q.QueryRowContext(ctx, `SELECT count(*) FROM participants WHERE meeting_id = ? AND deleted_at IS NULL`, meetingID).Scan(&total); err != nil {
+		return nil, 0, wrap("count participants", err)
+	}
+	rows, err := q.q.QueryContext(ctx, `SELECT `+participantCols+` FROM participants WHERE meeting_id = ? AND deleted_at IS NULL ORDER BY created_at, id LIMIT ? OFFSET ?`, meetingID, p.PerPage, p.Offset())
+	if err != nil {
+		return nil, 0, wrap("list participants", err)
+	}
+	out, err := collect(rows, scanParticipant)
+	return out, total, wrap("list participants", err)
+}
+
+func (q queries) PresetInUse(ctx context.Context, name string) (bool, error) {
+	var n int
+	err := q.q.QueryRowContext(ctx, `SELECT count(*) FROM participants WHERE preset_name = ? AND deleted_at IS NULL`, name).Scan(&n)
+	return n > 0, wrap("preset in use", err)
+}
+
+func (q queries) InsertParticipant(ctx context.Context, p chat.Participant, tokenHash []byte) error {
+	_, err := q.q.ExecContext(ctx, `INSERT INTO participants (id, meeting_id, custom_participant_id, name, picture, preset_name, token_hash, token_expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.MeetingID, p.CustomParticipantID, p.Name, p.Picture, p.PresetName, tokenHash, ms(p.TokenExpiresAt.Time), ms(p.CreatedAt.Time), ms(p.UpdatedAt.Time))
+	return wrap("participant with this custom_participant_id", err)
+}
+
+func (q queries) UpdateParticipant(ctx context.Context, p chat.Participant) error {
+	_, err := q.q.ExecContext(ctx, `UPDATE participants SET name = ?, picture = ?, preset_name = ?, updated_at = ? WHERE id = ?`,
+		p.Name, p.Picture, p.PresetName, ms(p.UpdatedAt.Time), p.ID)
+	return wrap("update participant", err)
+}
+
+func (q queries) SetParticipantToken(ctx context.Context, id string, hash []byte, expires time.Time) error {
+	_, err := q.q.ExecContext(ctx, `UPDATE participants SET token_hash = ?, token_expires_at = ? WHERE id = ?`, hash, ms(expires), id)
+	return wrap("set token", err)
+}
+
+func (q queries) DeleteParticipant(ctx context.Context, id string, at time.Time) error {
+	_, err := q.q.ExecContext(ctx, `UPDATE participants SET token_hash = NULL, deleted_at = ? WHERE id = ?`, ms(at), id)
+	return wrap("delete participant", err)
+}
+
+// --- presets ---
+
+func scanPreset(r rowScanner) (chat.Preset, error) {
+	var p chat.Preset
+	var perms string
+	if err := r.Scan(&p.Name, &perms, &p.BuiltIn); err != nil {
+		return p, err
+	}
+	return p, json.Unmarshal([]byte(perms), &p.Chat)
+}
+
+func (q queries) Preset(ctx context.Context, name string) (chat.Preset, error) {
+	p, err := scanPreset(q.q.QueryRowContext(ctx, `SELECT name, perms, built_in FROM presets WHERE name = ?`, name))
+	return p, wrap("preset", err)
+}
+
+func (q queries) ListPresets(ctx context.Context) ([]chat.Preset, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT name, perms, built_in FROM presets ORDER BY built_in DESC, name`)
+	if err != nil {
+		return nil, wrap("list presets", err)
+	}
+	out, err := collect(rows, scanPreset)
+	return out, wrap("list presets", err)
+}
+
+func (q queries) InsertPreset(ctx context.Context, p chat.Preset, at time.Time) error {
+	perms, _ := json.Marshal(p.Chat)
+	_, err := q.q.ExecContext(ctx, `INSERT INTO presets (name, perms, built_in, created_at, updated_at) VALUES (?, ?, 0, ?, ?)`, p.Name, string(perms), ms(at), ms(at))
+	return wrap("preset", err)
+}
+
+func (q queries) UpdatePreset(ctx context.Context, p chat.Preset, at time.Time) error {
+	perms, _ := json.Marshal(p.Chat)
+	_, err := q.q.ExecContext(ctx, `UPDATE presets SET perms = ?, updated_at = ? WHERE name = ?`, string(perms), ms(at), p.Name)
+	return wrap("update preset", err)
+}
+
+func (q queries) DeletePreset(ctx context.Context, name string) error {
+	_, err := q.q.ExecContext(ctx, `DELETE FROM presets WHERE name = ? AND built_in = 0`, name)
+	return wrap("delete preset", err)
+}
+
+// --- sessions ---
+
+const sessionCols = `id, meeting_id, status, started_at, ended_at`
+
+func scanSession(r rowScanner) (chat.Session, error) {
+	var s chat.Session
+	var started int64
+	var ended sql.NullInt64
+	err := r.Scan(&s.ID, &s.MeetingID, &s.Status, &started, &ended)
+	s.StartedAt, s.EndedAt = chat.FromMillis(started), nullMillis(ended)
+	return s, err
+}
+
+func (q queries) Session(ctx context.Context, id string) (chat.Session, error) {
+	s, err := scanSession(q.q.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id))
+	return s, wrap("session", err)
+}
+
+func (q queries) ListSessions(ctx context.Context, f chat.SessionFilter, p chat.Page) ([]chat.Session, int, error) {
+	where := ` WHERE (? = '' OR meeting_id = ?) AND (? = '' OR status = ?)`
+	args := []any{f.MeetingID, f.MeetingID, f.Status, f.Status}
+	var total int
+	if err := q.q.QueryRowContext(ctx, `SELECT count(*) FROM sessions`+where, args...).Scan(&total); err != nil {
+		return nil, 0, wrap("count sessions", err)
+	}
+	rows, err := q.q.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions`+where+` ORDER BY started_at DESC, id LIMIT ? OFFSET ?`, append(args, p.PerPage, p.Offset())...)
+	if err != nil {
+		return nil, 0, wrap("list sessions", err)
+	}
+	out, err := collect(rows, scanSession)
+	return out, total, wrap("list sessions", err)
+}
+
+func (q queries) LiveSessions(ctx context.Context) ([]chat.Session, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE status = 'LIVE'`)
+	if err != nil {
+		return nil, wrap("live sessions", err)
+	}
+	out, err := collect(rows, scanSession)
+	return out, wrap("live sessions", err)
+}
+
+func (q queries) SessionParticipants(ctx context.Context, sessionID string) ([]chat.SessionParticipant, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT p.id, p.custom_participant_id, p.name, p.preset_name, sp.joined_at, sp.left_at
+		FROM session_participants sp JOIN participants p ON p.id = sp.participant_id
+		WHERE sp.session_id = ? ORDER BY sp.joined_at, p.id`, sessionID)
+	if err != nil {
+		return nil, wrap("session participants", err)
+	}
+	out, err := collect(rows, func(r rowScanner) (chat.SessionParticipant, error) {
+		var sp chat.SessionParticipant
+		var joined int64
+		var left sql.NullInt64
+		err := r.Scan(&sp.ParticipantID, &sp.CustomParticipantID, &sp.Name, &sp.PresetName, &joined, &left)
+		sp.JoinedAt, sp.LeftAt = chat.FromMillis(joined), nullMillis(left)
+		return sp, err
+	})
+	return out, wrap("session participants", err)
+}
+
+func (q queries) InsertSession(ctx context.Context, s chat.Session) error {
+	_, err := q.q.ExecContext(ctx, `INSERT INTO sessions (id, meeting_id, status, started_at) VALUES (?, ?, 'LIVE', ?)`, s.ID, s.MeetingID, ms(s.StartedAt.Time))
+	return wrap("insert session", err)
+}
+
+func (q queries) EndSession(ctx context.Context, id string, at time.Time) error {
+	if _, err := q.q.ExecContext(ctx, `UPDATE sessions SET status = 'ENDED', ended_at = ? WHERE id = ? AND status = 'LIVE'`, ms(at), id); err != nil {
+		return wrap("end session", err)
+	}
+	_, err := q.q.ExecContext(ctx, `UPDATE session_participants SET left_at = ? WHERE session_id = ? AND left_at IS NULL`, ms(at), id)
+	return wrap("end session", err)
+}
+
+func (q queries) MarkJoined(ctx context.Context, sessionID, participantID string, at time.Time) error {
+	// A rejoin keeps the first joined_at and clears left_at.
+	_, err := q.q.ExecContext(ctx, `INSERT INTO session_participants (session_id, participant_id, joined_at) VALUES (?, ?, ?)
+		ON CONFLICT (session_id, participant_id) DO UPDATE SET left_at = NULL`, sessionID, participantID, ms(at))
+	return wrap("mark joined", err)
+}
+
+func (q queries) MarkLeft(ctx context.Context, sessionID, participantID string, at time.Time) error {
+	_, err := q.q.ExecContext(ctx, `UPDATE session_participants SET left_at = ? WHERE session_id = ? AND participant_id = ?`, ms(at), sessionID, participantID)
+	return wrap("mark left", err)
+}
+
+// --- messages ---
+
+const messageCols = `m.id, m.meeting_id, m.session_id, m.user_id, m.display_name, m.type, m.body, m.targets, m.reply_to, m.metadata, m.client_id, m.is_edited, m.pinned, m.created_at, m.created_seq, m.seq`
+
+func scanMessage(r rowScanner) (chat.Message, error) {
+	var m chat.Message
+	var targets, replyTo, clientID sql.NullString
+	var md string
+	var created int64
+	err := r.Scan(&m.ID, &m.MeetingID, &m.SessionID, &m.UserID, &m.DisplayName, &m.Type, &m.Message, &targets, &replyTo, &md, &clientID, &m.IsEdited, &m.Pinned, &created, &m.CreatedSeq, &m.Seq)
+	if err != nil {
+		return m, err
+	}
+	m.Time = chat.FromMillis(created)
+	m.ClientID = clientID.String
+	if replyTo.Valid {
+		m.ReplyTo = &replyTo.String
+	}
+	if targets.Valid {
+		if err := json.Unmarshal([]byte(targets.String), &m.TargetUserIDs); err != nil {
+			return m, err
+		}
+	}
+	m.Metadata = map[string]any{}
+	if err := json.Unmarshal([]byte(md), &m.Metadata); err != nil {
+		return m, err
+	}
+	m.Reactions = []chat.Reaction{}
+	return m, nil
+}
+
+func (q queries) Message(ctx context.Context, id string) (chat.Message, error) {
+	m, err := scanMessage(q.q.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE m.id = ? AND m.deleted_at IS NULL`, id))
+	return m, wrap("message", err)
+}
+
+func (q queries) MessageByClientID(ctx context.Context, userID, clientID string) (chat.Message, bool, error) {
+	var deleted sql.NullInt64
+	row := q.q.QueryRowContext(ctx, `SELECT `+messageCols+`, m.deleted_at FROM messages m WHERE m.user_id = ? AND m.client_id = ?`, userID, clientID)
+	m, err := scanMessage(extraScanner{r: row, extra: &deleted})
+	return m, deleted.Valid, wrap("message by client id", err)
+}
+
+// extraScanner scans one more column after the ones asked for.
+type extraScanner struct {
+	r     rowScanner
+	extra any
+}
+
+func (e extraScanner) Scan(dest ...any) error { return e.r.Scan(append(dest, e.extra)...) }
+
+// History selects, in SQL, the messages the viewer may see: public ones,
+// its own, and private ones addressed to it.
+func (q queries) History(ctx context.Context, h chat.HistoryQuery) ([]chat.Message, error) {
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
+	add(`m.meeting_id = ? AND m.deleted_at IS NULL`, h.MeetingID)
+	add(`(m.targets IS NULL OR m.user_id = ? OR EXISTS (SELECT 1 FROM message_targets t WHERE t.message_id = m.id AND t.user_id = ?))`, h.ViewerID, h.ViewerID)
+	if h.SessionID != "" {
+		add(`m.session_id = ?`, h.SessionID)
+	}
+	if h.WithUserID != "" {
+		add(`m.targets IS NOT NULL AND ((m.user_id = ? AND EXISTS (SELECT 1 FROM message_targets t WHERE t.message_id = m.id AND t.user_id = ?))
+			OR (m.user_id = ? AND EXISTS (SELECT 1 FROM message_targets t WHERE t.message_id = m.id AND t.user_id = ?)))`,
+			h.ViewerID, h.WithUserID, h.WithUserID, h.ViewerID)
+	}
+	if h.Pinned {
+		add(`m.pinned = 1`)
+	}
+	if h.UserID != "" {
+		add(`m.user_id = ?`, h.UserID)
+	}
+	if h.Type != "" {
+		add(`m.type = ?`, h.Type)
+	}
+	asc := false
+	switch {
+	case h.BeforeSeq > 0:
+		add(`m.created_seq < ?`, h.BeforeSeq)
+	case h.AfterSeq > 0:
+		add(`m.created_seq > ?`, h.AfterSeq)
+		asc = true
+	case !h.BeforeTime.IsZero():
+		add(`m.created_at < ?`, ms(h.BeforeTime))
+	case !h.AfterTime.IsZero():
+		add(`m.created_at > ?`, ms(h.AfterTime))
+		asc = true
+	}
+	order := "DESC"
+	if asc {
+		order = "ASC"
+	}
+	args = append(args, h.Limit)
+	rows, err := q.q.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE `+strings.Join(where, " AND ")+` ORDER BY m.created_seq `+order+` LIMIT ?`, args...)
+	if err != nil {
+		return nil, wrap("history", err)
+	}
+	out, err := collect(rows, scanMessage)
+	if err != nil {
+		return nil, wrap("history", err)
+	}
+	if !asc {
+		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+			out[i], out[j] = out[j], out[i]
+		}
+	}
+	return out, nil
+}
+
+func (q queries) InsertMessage(ctx context.Context, m chat.Message) error {
+	var targets, replyTo, clientID any
+	if m.Private() {
+		b, _ := json.Marshal(m.TargetUserIDs)
+		targets = string(b)
+	}
+	if m.ReplyTo != nil {
+		replyTo = *m.ReplyTo
+	}
+	if m.ClientID != "" {
+		clientID = m.ClientID
+	}
+	_, err := q.q.ExecContext(ctx, `INSERT INTO messages (id, meeting_id, session_id, user_id, display_name, type, body, targets, reply_to, metadata, client_id, is_edited, pinned, created_at, created_seq, seq)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.ID, m.MeetingID, m.SessionID, m.UserID, m.DisplayName, m.Type, m.Message, targets, replyTo, metadataJSON(m.Metadata), clientID, m.IsEdited, m.Pinned, ms(m.Time.Time), m.CreatedSeq, m.Seq)
+	if err != nil {
+		return wrap("insert message", err)
+	}
+	for _, t := range m.TargetUserIDs {
+		if _, err := q.q.ExecContext(ctx, `INSERT INTO message_targets (message_id, user_id) VALUES (?, ?)`, m.ID, t); err != nil {
+			return wrap("insert message target", err)
+		}
+	}
+	return nil
+}
+
+func (q queries) UpdateMessage(ctx context.Context, m chat.Message) error {
+	_, err := q.q.ExecContext(ctx, `UPDATE messages SET body = ?, is_edited = ?, pinned = ?, seq = ? WHERE id = ?`, m.Message, m.IsEdited, m.Pinned, m.Seq, m.ID)
+	return wrap("update message", err)
+}
+
+func (q queries) DeleteMessage(ctx context.Context, id string, at time.Time) error {
+	if _, err := q.q.ExecContext(ctx, `UPDATE messages SET body = '', metadata = '{}', pinned = 0, deleted_at = ? WHERE id = ?`, ms(at), id); err != nil {
+		return wrap("delete message", err)
+	}
+	_, err := q.q.ExecContext(ctx, `UPDATE changes SET frame = NULL WHERE message_id = ?`, id)
+	return wrap("scrub changes", err)
+}
+
+// --- change log ---
+
+func (q queries) AppendChange(ctx context.Context, c chat.Change) error {
+	var audience any
+	if c.Audience != nil {
+		b, _ := json.Marshal(c.Audience)
+		audience = string(b)
+	}
+	_, err := q.q.ExecContext(ctx, `INSERT INTO changes (meeting_id, seq, message_id, event, audience, frame) VALUES (?, ?, ?, ?, ?, ?)`,
+		c.MeetingID, c.Seq, c.MessageID, c.Event, audience, c.Frame)
+	return wrap("append change", err)
+}
+
+func (q queries) Changes(ctx context.Context, meetingID string, afterSeq int64, limit int) ([]chat.Change, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT seq, message_id, event, audience, frame FROM changes WHERE meeting_id = ? AND seq > ? ORDER BY seq LIMIT ?`, meetingID, afterSeq, limit)
+	if err != nil {
+		return nil, wrap("changes", err)
+	}
+	out, err := collect(rows, func(r rowScanner) (chat.Change, error) {
+		c := chat.Change{MeetingID: meetingID}
+		var audience sql.NullString
+		if err := r.Scan(&c.Seq, &c.MessageID, &c.Event, &audience, &c.Frame); err != nil {
+			return c, err
+		}
+		if audience.Valid {
+			if err := json.Unmarshal([]byte(audience.String), &c.Audience); err != nil {
+				return c, err
+			}
+		}
+		return c, nil
+	})
+	return out, wrap("changes", err)
+}

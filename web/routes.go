@@ -1,0 +1,68 @@
+package web
+
+import (
+	"io/fs"
+	"net/http"
+
+	"github.com/julienschmidt/httprouter"
+
+	"parley/chat"
+)
+
+// addRoutes lists every route parley serves.
+func addRoutes(r *httprouter.Router, s *Server, assets fs.FS) {
+	admin := s.requireAdmin
+
+	r.Handler(http.MethodGet, "/healthz", handleHealthz())
+
+	r.Handler(http.MethodPost, "/v2/meetings", admin(s.handleCreateMeeting()))
+	r.Handler(http.MethodGet, "/v2/meetings", admin(s.handleListMeetings()))
+	r.Handler(http.MethodGet, "/v2/meetings/:meeting_id", admin(s.handleGetMeeting()))
+	r.Handler(http.MethodPatch, "/v2/meetings/:meeting_id", admin(s.handleUpdateMeeting()))
+	r.Handler(http.MethodPost, "/v2/meetings/:meeting_id/participants", admin(s.handleAddParticipant()))
+	r.Handler(http.MethodGet, "/v2/meetings/:meeting_id/participants", admin(s.handleListParticipants()))
+	r.Handler(http.MethodGet, "/v2/meetings/:meeting_id/participants/:participant_id", admin(s.handleGetParticipant()))
+	r.Handler(http.MethodPatch, "/v2/meetings/:meeting_id/participants/:participant_id", admin(s.handleUpdateParticipant()))
+	r.Handler(http.MethodDelete, "/v2/meetings/:meeting_id/participants/:participant_id", admin(s.handleDeleteParticipant()))
+	r.Handler(http.MethodPost, "/v2/meetings/:meeting_id/participants/:participant_id/token", admin(s.handleRefreshToken()))
+
+	r.Handler(http.MethodGet, "/v2/presets", admin(s.handleListPresets()))
+	r.Handler(http.MethodPost, "/v2/presets", admin(s.handleCreatePreset()))
+	r.Handler(http.MethodGet, "/v2/presets/:preset_name", admin(s.handleGetPreset()))
+	r.Handler(http.MethodPatch, "/v2/presets/:preset_name", admin(s.handleUpdatePreset()))
+	r.Handler(http.MethodDelete, "/v2/presets/:preset_name", admin(s.handleDeletePreset()))
+
+	r.Handler(http.MethodGet, "/v2/sessions", admin(s.handleListSessions()))
+	r.Handler(http.MethodGet, "/v2/sessions/:session_id", admin(s.handleGetSession()))
+	r.Handler(http.MethodGet, "/v2/sessions/:session_id/participants", admin(s.handleSessionParticipants()))
+
+	r.Handler(http.MethodGet, "/v2/realtime", s.handleRealtime())
+
+	r.Handler(http.MethodGet, "/", handleStatic(assets, "index.html"))
+	r.Handler(http.MethodGet, "/static/*filepath", http.StripPrefix("/static/", http.FileServer(http.FS(assets))))
+}
+
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeData(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+// handleStatic serves one embedded file.
+func handleStatic(assets fs.FS, name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		http.ServeFileFS(w, r, assets, name)
+	})
+}
+
+// realtimeOps lists every operation of the realtime protocol (SPEC §4).
+var realtimeOps = map[string]opFunc{
+	"chat.send":    op((*chat.Client).Send),
+	"chat.edit":    op((*chat.Client).Edit),
+	"chat.delete":  op((*chat.Client).Delete),
+	"chat.pin":     op((*chat.Client).Pin),
+	"chat.unpin":   op((*chat.Client).Unpin),
+	"chat.history": op((*chat.Client).History),
+	"ping":         op(ping),
+}

@@ -108,10 +108,10 @@ func (e env) bool(name string, def bool) bool {
 // serveConfig is everything serve reads from flags and environment.
 type serveConfig struct {
 	listen, data, publicURL, apiKeyFile, synchronous, origins string
-	logLevel, logFormat                                      string
-	demo, trustProxy                                         bool
-	hub                                                      chat.Config
-	web                                                      web.Config
+	logLevel, logFormat                                       string
+	demo, trustProxy                                          bool
+	hub                                                       chat.Config
+	web                                                       web.Config
 }
 
 func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {

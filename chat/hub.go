@@ -311,14 +311,23 @@ func (h *Hub) take(meetingID, participantID, kind string) error {
 		})
 	}
 	h.mu.Unlock()
-	ms := wait.Milliseconds()
-	if ms < 1 {
-		ms = 1
-	}
-	return &Error{Kind: ErrRateLimited, Code: "rate_limited", Msg: "too many " + kind + "; try again later", RetryAfter: time.Duration(ms) * time.Millisecond}
+	// Round up, so a client that waits retry_after_ms finds a token.
+	wait = (wait + time.Millisecond - 1).Truncate(time.Millisecond)
+	return &Error{Kind: ErrRateLimited, Code: "rate_limited", Msg: "too many " + kind + "; try again later", RetryAfter: wait}
 }
 
 // isTransient reports whether err came from the context rather than the request.
 func isTransient(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// Online reports how many participants of a meeting are connected here.
+func (h *Hub) Online(meetingID string) int {
+	r := h.lookupRoom(meetingID)
+	if r == nil {
+		return 0
+	}
+	r.life.Lock()
+	defer r.life.Unlock()
+	return len(r.online)
 }

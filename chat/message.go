@@ -60,7 +60,6 @@ type HistoryResult struct {
 func (c *Client) perms(ctx context.Context) (Participant, ChatPerms, error) {
 	p := c.Participant()
 	if !c.hub.clock.Now().Before(p.TokenExpiresAt.Time) {
-		c.Close(CloseAuthFailed, "token expired")
 		return p, ChatPerms{}, errorf(ErrUnauthorized, "unauthorized", "token expired")
 	}
 	pr, err := c.hub.store.Preset(ctx, p.PresetName)

@@ -4,13 +4,13 @@
 package web
 
 import (
-	"context"
 	"bufio"
+	"context"
 	"crypto/subtle"
 	"errors"
-	"net"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -59,6 +59,9 @@ type Server struct {
 
 // NewServer builds the handler; assets holds the web client and SDK.
 func NewServer(cfg Config, log *slog.Logger, hub *chat.Hub, assets fs.FS) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{cfg: cfg, log: log, hub: hub, router: httprouter.New(), ips: newIPLimiter(cfg.IPRate, cfg.IPBurst, cfg.TrustProxy)}
 	s.mel = s.newMelody()
 	addRoutes(s.router, s, assets)

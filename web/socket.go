@@ -204,6 +204,9 @@ func (s *Server) onMessage(sess *melody.Session, frame []byte) {
 	}
 	data, err := op(ctx, c, req.Data)
 	so.reply(req.Ref, data, err)
+	if errors.Is(err, chat.ErrUnauthorized) {
+		so.Close(chat.CloseAuthFailed, "token expired")
+	}
 }
 
 // authenticate handles the first frame, which must be auth. A failure is

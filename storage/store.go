@@ -41,6 +41,7 @@ type Store struct {
 	queries // reads outside View go to the reader pool
 
 	w, r  *sql.DB
+	dsn   string // without per-pool pragmas, for one-off connections
 	epoch string
 	log   *slog.Logger
 
@@ -103,7 +104,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(o.Readers)
 	r.SetMaxIdleConns(o.Readers)
-	s := &Store{queries: queries{q: r}, w: w, r: r, log: o.Logger, reqs: make(chan *writeReq, o.MaxBatch), done: make(chan struct{}), maxBatch: o.MaxBatch}
+	s := &Store{queries: queries{q: r}, w: w, r: r, dsn: base, log: o.Logger, reqs: make(chan *writeReq, o.MaxBatch), done: make(chan struct{}), maxBatch: o.MaxBatch}
 	if err := w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'epoch'`).Scan(&s.epoch); err != nil {
 		w.Close()
 		r.Close()
@@ -295,8 +296,15 @@ func (s *Store) Close() error {
 
 // Backup writes a consistent copy of the database to path while it is in use.
 func (s *Store) Backup(ctx context.Context, path string) error {
-	_, err := s.r.ExecContext(ctx, `VACUUM INTO ?`, path)
+	// VACUUM INTO reads in one transaction, so the copy is consistent; it
+	// needs a connection that isn't query_only, but never takes the write
+	// lock, so the writer goes on meanwhile.
+	db, err := sql.Open("sqlite", s.dsn)
 	if err != nil {
+		return fmt.Errorf("storage: backup: %w", err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
 		return fmt.Errorf("storage: backup: %w", err)
 	}
 	return nil

@@ -136,6 +136,15 @@ func (h *Hub) UpdateMeeting(ctx context.Context, id string, in MeetingPatch) (Me
 		return Meeting{}, err
 	}
 	if out.Status == StatusInactive {
+		if r := h.lookupRoom(id); r != nil {
+			r.life.Lock()
+			if r.endTimer != nil {
+				r.endTimer.Stop()
+				r.endTimer = nil
+			}
+			h.endSession(r) // tells everyone connected: session.ended
+			r.life.Unlock()
+		}
 		for _, c := range h.clientsOf(id, "") {
 			c.Close(CloseRemoved, "meeting is inactive")
 		}

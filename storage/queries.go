@@ -19,7 +19,7 @@ type dbtx interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// queries implements chat.Reader and the writes of chat.Tx on a dbtx.
+// queries implements chat.Reader on a dbtx; writeTx adds the writes.
 type queries struct{ q dbtx }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -110,19 +110,19 @@ func metadataJSON(md map[string]any) string {
 	return string(b)
 }
 
-func (q queries) InsertMeeting(ctx context.Context, m chat.Meeting) error {
+func (q *writeTx) InsertMeeting(ctx context.Context, m chat.Meeting) error {
 	_, err := q.q.ExecContext(ctx, `INSERT INTO meetings (id, title, status, persist_chat, picture, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ID, m.Title, m.Status, m.PersistChat, m.Picture, metadataJSON(m.Metadata), ms(m.CreatedAt.Time), ms(m.UpdatedAt.Time))
 	return wrap("insert meeting", err)
 }
 
-func (q queries) UpdateMeeting(ctx context.Context, m chat.Meeting) error {
+func (q *writeTx) UpdateMeeting(ctx context.Context, m chat.Meeting) error {
 	_, err := q.q.ExecContext(ctx, `UPDATE meetings SET title = ?, status = ?, persist_chat = ?, picture = ?, metadata = ?, updated_at = ? WHERE id = ?`,
 		m.Title, m.Status, m.PersistChat, m.Picture, metadataJSON(m.Metadata), ms(m.UpdatedAt.Time), m.ID)
 	return wrap("update meeting", err)
 }
 
-func (q queries) NextSeq(ctx context.Context, meetingID string) (int64, error) {
+func (q *writeTx) NextSeq(ctx context.Context, meetingID string) (int64, error) {
 	var seq int64
 	err := q.q.QueryRowContext(ctx, `UPDATE meetings SET seq = seq + 1 WHERE id = ? RETURNING seq`, meetingID).Scan(&seq)
 	return seq, wrap("next seq", err)
@@ -169,24 +169,24 @@ func (q queries) PresetInUse(ctx context.Context, name string) (bool, error) {
 	return n > 0, wrap("preset in use", err)
 }
 
-func (q queries) InsertParticipant(ctx context.Context, p chat.Participant, tokenHash []byte) error {
+func (q *writeTx) InsertParticipant(ctx context.Context, p chat.Participant, tokenHash []byte) error {
 	_, err := q.q.ExecContext(ctx, `INSERT INTO participants (id, meeting_id, custom_participant_id, name, picture, preset_name, token_hash, token_expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.MeetingID, p.CustomParticipantID, p.Name, p.Picture, p.PresetName, tokenHash, ms(p.TokenExpiresAt.Time), ms(p.CreatedAt.Time), ms(p.UpdatedAt.Time))
 	return wrap("participant with this custom_participant_id", err)
 }
 
-func (q queries) UpdateParticipant(ctx context.Context, p chat.Participant) error {
+func (q *writeTx) UpdateParticipant(ctx context.Context, p chat.Participant) error {
 	_, err := q.q.ExecContext(ctx, `UPDATE participants SET name = ?, picture = ?, preset_name = ?, updated_at = ? WHERE id = ?`,
 		p.Name, p.Picture, p.PresetName, ms(p.UpdatedAt.Time), p.ID)
 	return wrap("update participant", err)
 }
 
-func (q queries) SetParticipantToken(ctx context.Context, id string, hash []byte, expires time.Time) error {
+func (q *writeTx) SetParticipantToken(ctx context.Context, id string, hash []byte, expires time.Time) error {
 	_, err := q.q.ExecContext(ctx, `UPDATE participants SET token_hash = ?, token_expires_at = ? WHERE id = ?`, hash, ms(expires), id)
 	return wrap("set token", err)
 }
 
-func (q queries) DeleteParticipant(ctx context.Context, id string, at time.Time) error {
+func (q *writeTx) DeleteParticipant(ctx context.Context, id string, at time.Time) error {
 	_, err := q.q.ExecContext(ctx, `UPDATE participants SET token_hash = NULL, deleted_at = ? WHERE id = ?`, ms(at), id)
 	return wrap("delete participant", err)
 }
@@ -216,19 +216,19 @@ func (q queries) ListPresets(ctx context.Context) ([]chat.Preset, error) {
 	return out, wrap("list presets", err)
 }
 
-func (q queries) InsertPreset(ctx context.Context, p chat.Preset, at time.Time) error {
+func (q *writeTx) InsertPreset(ctx context.Context, p chat.Preset, at time.Time) error {
 	perms, _ := json.Marshal(p.Chat)
 	_, err := q.q.ExecContext(ctx, `INSERT INTO presets (name, perms, built_in, created_at, updated_at) VALUES (?, ?, 0, ?, ?)`, p.Name, string(perms), ms(at), ms(at))
 	return wrap("preset", err)
 }
 
-func (q queries) UpdatePreset(ctx context.Context, p chat.Preset, at time.Time) error {
+func (q *writeTx) UpdatePreset(ctx context.Context, p chat.Preset, at time.Time) error {
 	perms, _ := json.Marshal(p.Chat)
 	_, err := q.q.ExecContext(ctx, `UPDATE presets SET perms = ?, updated_at = ? WHERE name = ?`, string(perms), ms(at), p.Name)
 	return wrap("update preset", err)
 }
 
-func (q queries) DeletePreset(ctx context.Context, name string) error {
+func (q *writeTx) DeletePreset(ctx context.Context, name string) error {
 	_, err := q.q.ExecContext(ctx, `DELETE FROM presets WHERE name = ? AND built_in = 0`, name)
 	return wrap("delete preset", err)
 }
@@ -293,12 +293,12 @@ func (q queries) SessionParticipants(ctx context.Context, sessionID string) ([]c
 	return out, wrap("session participants", err)
 }
 
-func (q queries) InsertSession(ctx context.Context, s chat.Session) error {
+func (q *writeTx) InsertSession(ctx context.Context, s chat.Session) error {
 	_, err := q.q.ExecContext(ctx, `INSERT INTO sessions (id, meeting_id, status, started_at) VALUES (?, ?, 'LIVE', ?)`, s.ID, s.MeetingID, ms(s.StartedAt.Time))
 	return wrap("insert session", err)
 }
 
-func (q queries) EndSession(ctx context.Context, id string, at time.Time) error {
+func (q *writeTx) EndSession(ctx context.Context, id string, at time.Time) error {
 	if _, err := q.q.ExecContext(ctx, `UPDATE sessions SET status = 'ENDED', ended_at = ? WHERE id = ? AND status = 'LIVE'`, ms(at), id); err != nil {
 		return wrap("end session", err)
 	}
@@ -306,14 +306,14 @@ func (q queries) EndSession(ctx context.Context, id string, at time.Time) error 
 	return wrap("end session", err)
 }
 
-func (q queries) MarkJoined(ctx context.Context, sessionID, participantID string, at time.Time) error {
+func (q *writeTx) MarkJoined(ctx context.Context, sessionID, participantID string, at time.Time) error {
 	// A rejoin keeps the first joined_at and clears left_at.
 	_, err := q.q.ExecContext(ctx, `INSERT INTO session_participants (session_id, participant_id, joined_at) VALUES (?, ?, ?)
 		ON CONFLICT (session_id, participant_id) DO UPDATE SET left_at = NULL`, sessionID, participantID, ms(at))
 	return wrap("mark joined", err)
 }
 
-func (q queries) MarkLeft(ctx context.Context, sessionID, participantID string, at time.Time) error {
+func (q *writeTx) MarkLeft(ctx context.Context, sessionID, participantID string, at time.Time) error {
 	_, err := q.q.ExecContext(ctx, `UPDATE session_participants SET left_at = ? WHERE session_id = ? AND participant_id = ?`, ms(at), sessionID, participantID)
 	return wrap("mark left", err)
 }
@@ -428,7 +428,7 @@ func (q queries) History(ctx context.Context, h chat.HistoryQuery) ([]chat.Messa
 	return out, nil
 }
 
-func (q queries) InsertMessage(ctx context.Context, m chat.Message) error {
+func (q *writeTx) InsertMessage(ctx context.Context, m chat.Message) error {
 	var targets, replyTo, clientID any
 	if m.Private() {
 		b, _ := json.Marshal(m.TargetUserIDs)
@@ -454,12 +454,12 @@ func (q queries) InsertMessage(ctx context.Context, m chat.Message) error {
 	return nil
 }
 
-func (q queries) UpdateMessage(ctx context.Context, m chat.Message) error {
+func (q *writeTx) UpdateMessage(ctx context.Context, m chat.Message) error {
 	_, err := q.q.ExecContext(ctx, `UPDATE messages SET body = ?, is_edited = ?, pinned = ?, seq = ? WHERE id = ?`, m.Message, m.IsEdited, m.Pinned, m.Seq, m.ID)
 	return wrap("update message", err)
 }
 
-func (q queries) DeleteMessage(ctx context.Context, id string, at time.Time) error {
+func (q *writeTx) DeleteMessage(ctx context.Context, id string, at time.Time) error {
 	if _, err := q.q.ExecContext(ctx, `UPDATE messages SET body = '', metadata = '{}', pinned = 0, deleted_at = ? WHERE id = ?`, ms(at), id); err != nil {
 		return wrap("delete message", err)
 	}
@@ -469,7 +469,7 @@ func (q queries) DeleteMessage(ctx context.Context, id string, at time.Time) err
 
 // --- change log ---
 
-func (q queries) AppendChange(ctx context.Context, c chat.Change) error {
+func (q *writeTx) AppendChange(ctx context.Context, c chat.Change) error {
 	var audience any
 	if c.Audience != nil {
 		b, _ := json.Marshal(c.Audience)

@@ -44,7 +44,7 @@ type testServer struct {
 type option func(*testServer)
 
 func withHub(f func(*chat.Config)) option { return func(s *testServer) { f(&s.hubCfg) } }
-func withWeb(f func(*web.Config)) option { return func(s *testServer) { f(&s.webCfg) } }
+func withWeb(f func(*web.Config)) option  { return func(s *testServer) { f(&s.webCfg) } }
 
 func newTestServer(t *testing.T, opts ...option) *testServer {
 	t.Helper()

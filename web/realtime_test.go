@@ -534,6 +534,18 @@ func TestAdminChangesReachSockets(t *testing.T) {
 	}
 	alice = s.join(tok.Token)
 	s.mustAPI("PATCH", "/v2/meetings/"+m.ID, map[string]any{"status": "INACTIVE"}, 200, nil)
+	var ended struct {
+		SessionID string `json:"session_id"`
+	}
+	json.Unmarshal(alice.event("session.ended").Data, &ended)
+	if ended.SessionID != alice.auth.Session.ID {
+		t.Fatalf("session.ended for %q, want %q", ended.SessionID, alice.auth.Session.ID)
+	}
+	var sess chat.Session
+	s.mustAPI("GET", "/v2/sessions/"+ended.SessionID, nil, 200, &sess)
+	if sess.Status != "ENDED" {
+		t.Fatalf("session after INACTIVE: %+v", sess)
+	}
 	if code := alice.closeCode(); code != chat.CloseRemoved {
 		t.Fatalf("inactive meeting closed with %d", code)
 	}
@@ -636,4 +648,34 @@ func TestSlowClientIsClosed(t *testing.T) {
 	}
 	alice.sendText("still flowing")
 	fast.event("chat.message")
+}
+
+// TestPersistChatOff: a meeting that doesn't persist chat starts each
+// session empty; one that does shows history across sessions.
+func TestPersistChatOff(t *testing.T) {
+	s := newTestServer(t)
+	for _, persist := range []bool{false, true} {
+		m := s.meeting(map[string]any{"title": "t", "persist_chat": persist})
+		p := s.participant(m.ID, "Alice", "participant")
+		a := s.join(p.Token)
+		a.sendText("first session")
+		first := a.auth.Session.ID
+		a.ws.Close()
+		a.closeCode()
+		waitUntil(t, func() bool { return s.hub.Online(m.ID) == 0 })
+		s.clock.Advance(time.Hour)
+		a = s.join(p.Token)
+		if a.auth.Session.ID == first {
+			t.Fatal("same session after keep-alive")
+		}
+		var h chat.HistoryResult
+		a.ok("chat.history", map[string]any{}, &h)
+		want := 0
+		if persist {
+			want = 1
+		}
+		if len(a.auth.Recent) != want || len(h.Messages) != want {
+			t.Fatalf("persist_chat=%v: recent %d, history %d, want %d", persist, len(a.auth.Recent), len(h.Messages), want)
+		}
+	}
 }

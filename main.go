@@ -130,6 +130,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.BoolVar(&c.demo, "demo", e.bool("PARLEY_DEMO", false), "create a demo meeting with two participants and print their join links (PARLEY_DEMO)")
 	fs.BoolVar(&c.web.TrustProxy, "trust-proxy", e.bool("PARLEY_TRUST_PROXY", false), "take client addresses from X-Forwarded-For (PARLEY_TRUST_PROXY)")
 	fs.IntVar(&c.hub.MessagesPerMinute, "messages-per-minute", e.int("PARLEY_MESSAGES_PER_MINUTE", c.hub.MessagesPerMinute), "messages a participant may send a minute (PARLEY_MESSAGES_PER_MINUTE)")
+	fs.Int64Var(&c.hub.MaxUploadBytes, "max-upload-bytes", int64(e.int("PARLEY_MAX_UPLOAD_BYTES", int(c.hub.MaxUploadBytes))), "largest upload (PARLEY_MAX_UPLOAD_BYTES)")
+	fs.IntVar(&c.hub.FilesPerMinute, "files-per-minute", e.int("PARLEY_FILES_PER_MINUTE", c.hub.FilesPerMinute), "files a participant may upload a minute (PARLEY_FILES_PER_MINUTE)")
 	fs.IntVar(&c.hub.MaxTextLength, "max-text-length", e.int("PARLEY_MAX_TEXT_LENGTH", c.hub.MaxTextLength), "longest text message in characters (PARLEY_MAX_TEXT_LENGTH)")
 	fs.DurationVar(&c.hub.SessionKeepAlive, "session-keep-alive", e.dur("PARLEY_SESSION_KEEP_ALIVE", c.hub.SessionKeepAlive), "how long a session outlives its last participant (PARLEY_SESSION_KEEP_ALIVE)")
 	fs.DurationVar(&c.hub.TokenTTL, "token-ttl", e.dur("PARLEY_TOKEN_TTL", c.hub.TokenTTL), "lifetime of participant tokens (PARLEY_TOKEN_TTL)")
@@ -142,8 +144,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if c.hub.MessagesPerMinute < 1 || c.hub.MaxTextLength < 1 || c.web.MaxFrameBytes < 1024 {
-		return c, errors.New("messages-per-minute and max-text-length must be positive, max-frame-bytes at least 1024")
+	if c.hub.MessagesPerMinute < 1 || c.hub.FilesPerMinute < 1 || c.hub.MaxTextLength < 1 || c.hub.MaxUploadBytes < 1 || c.web.MaxFrameBytes < 1024 {
+		return c, errors.New("messages-per-minute, files-per-minute, max-text-length and max-upload-bytes must be positive, max-frame-bytes at least 1024")
 	}
 	for _, o := range strings.Split(c.origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -186,36 +188,42 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	c.web.AdminKey = key
 
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	base := strings.TrimRight(c.publicURL, "/")
+	if base == "" {
+		base = "http://" + ln.Addr().String()
+	}
+	c.hub.BaseURL = base
+
 	store, err := storage.Open(ctx, filepath.Join(c.data, "parley.db"), storage.Options{Synchronous: c.synchronous, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	hub, err := chat.NewHub(ctx, chat.Options{Store: store, Logger: log, Config: c.hub, NewLimiter: web.NewTokenBucket})
+	files, err := storage.OpenFiles(filepath.Join(c.data, "files"))
+	if err != nil {
+		return err
+	}
+	defer files.Close()
+	hub, err := chat.NewHub(ctx, chat.Options{Store: store, Blobs: files, Logger: log, Config: c.hub, NewLimiter: web.NewTokenBucket})
 	if err != nil {
 		return err
 	}
 	defer hub.Close()
-
-	ln, err := net.Listen("tcp", c.listen)
-	if err != nil {
-		return err
-	}
-	base := strings.TrimRight(c.publicURL, "/")
-	if base == "" {
-		base = "http://" + ln.Addr().String()
-	}
 	if fresh {
 		fmt.Fprintf(stdout, "admin key (shown once, saved in %s): %s\n", filepath.Join(c.data, "admin.key"), key)
 	}
 	if c.demo {
 		if err := demo(ctx, hub, base, key, stdout); err != nil {
-			ln.Close()
 			return err
 		}
 	}
 
-	ws := web.NewServer(c.web, log, hub, static.FS)
+	ws := web.NewServer(c.web, log, hub, files, static.FS)
 	srv := &http.Server{Handler: ws, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

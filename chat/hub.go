@@ -37,6 +37,8 @@ type Config struct {
 	MaxUploadBytes    int64
 	SessionKeepAlive  time.Duration
 	TokenTTL          time.Duration
+	// BaseURL is the absolute URL file links start with, e.g. "https://chat.example.com".
+	BaseURL string
 	// PendingLimit bounds the events held for a client while its auth or
 	// resume reply is being prepared.
 	PendingLimit int
@@ -59,6 +61,7 @@ func DefaultConfig() Config {
 // Options are the hub's dependencies.
 type Options struct {
 	Store  Store
+	Blobs  Blobs
 	Clock  Clock
 	Logger *slog.Logger
 	Config Config
@@ -72,6 +75,7 @@ type Options struct {
 // clients allowed to see it, in seq order.
 type Hub struct {
 	store      Store
+	blobs      Blobs
 	clock      Clock
 	log        *slog.Logger
 	cfg        Config
@@ -123,6 +127,7 @@ func NewHub(ctx context.Context, o Options) (*Hub, error) {
 	}
 	h := &Hub{
 		store:      o.Store,
+		blobs:      o.Blobs,
 		clock:      o.Clock,
 		log:        o.Logger,
 		cfg:        o.Config,
@@ -141,6 +146,9 @@ func NewHub(ctx context.Context, o Options) (*Hub, error) {
 		r.session = &sess
 		h.scheduleEnd(r)
 		r.life.Unlock()
+	}
+	if h.blobs != nil {
+		h.collectUploads()
 	}
 	return h, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -110,8 +111,12 @@ func (c *Client) Send(ctx context.Context, req SendRequest) (Message, error) {
 				return err
 			}
 		}
+		typ := req.Type
+		if typ == "" {
+			typ = TypeText
+		}
 		m := Message{
-			ID: NewID(), Type: TypeText, UserID: p.ID, DisplayName: p.Name,
+			ID: NewID(), Type: typ, UserID: p.ID, DisplayName: p.Name,
 			Time: At(h.clock.Now()), Message: req.Message, TargetUserIDs: req.TargetUserIDs,
 			Reactions: []Reaction{}, Metadata: req.Metadata, SessionID: sessionID,
 			MeetingID: c.meetingID, ClientID: req.ClientID,
@@ -121,6 +126,16 @@ func (c *Client) Send(ctx context.Context, req SendRequest) (Message, error) {
 		}
 		if req.ReplyTo != "" {
 			m.ReplyTo = &req.ReplyTo
+		}
+		if typ != TypeText {
+			u, err := usableUpload(ctx, tx, p, req.UploadID, typ)
+			if err != nil {
+				return err
+			}
+			h.attach(&m, u)
+			if err := tx.SetUploadMessage(ctx, u.ID, m.ID); err != nil {
+				return err
+			}
 		}
 		seq, err := h.commitChange(ctx, tx, m.MeetingID, m.ID, "chat.message", m.audience(), func(seq int64) any {
 			m.Seq, m.CreatedSeq = seq, seq
@@ -157,19 +172,30 @@ func (h *Hub) sentBefore(ctx context.Context, r Reader, userID, clientID string)
 // checkSend validates a send against permissions and limits, reading only.
 func (h *Hub) checkSend(ctx context.Context, p Participant, perms ChatPerms, req SendRequest) error {
 	private := req.TargetUserIDs != nil
+	file := req.Type == TypeImage || req.Type == TypeFile
 	switch {
-	case req.Type == TypeImage || req.Type == TypeFile:
-		return errorf(ErrInvalid, "unsupported_type", "image and file messages are not supported yet")
-	case req.Type != TypeText && req.Type != "":
+	case req.Type != TypeText && req.Type != "" && !file:
 		return errorf(ErrInvalid, "invalid_request", "type must be text, image or file")
-	case req.UploadID != "":
+	case !file && req.UploadID != "":
 		return errorf(ErrInvalid, "invalid_request", "upload_id is only for image and file messages")
-	case private && !(perms.Private.CanSend && perms.Private.Text):
+	case file && req.UploadID == "":
+		return errorf(ErrInvalid, "invalid_request", "%s messages need an upload_id from POST /v2/uploads", req.Type)
+	case file && req.Message != "":
+		return errorf(ErrInvalid, "invalid_request", "%s messages carry no text", req.Type)
+	case private && !file && !(perms.Private.CanSend && perms.Private.Text):
 		return errorf(ErrForbidden, "forbidden", "your preset may not send private text messages")
-	case !private && !(perms.Public.CanSend && perms.Public.Text):
+	case !private && !file && !(perms.Public.CanSend && perms.Public.Text):
 		return errorf(ErrForbidden, "forbidden", "your preset may not send text messages")
+	case private && file && !(perms.Private.CanSend && perms.Private.Files):
+		return errorf(ErrForbidden, "forbidden", "your preset may not send private files")
+	case !private && file && !(perms.Public.CanSend && perms.Public.Files):
+		return errorf(ErrForbidden, "forbidden", "your preset may not send files")
 	}
-	if err := h.checkText(req.Message); err != nil {
+	if file {
+		if _, err := usableUpload(ctx, h.store, p, req.UploadID, req.Type); err != nil {
+			return err
+		}
+	} else if err := h.checkText(req.Message); err != nil {
 		return err
 	}
 	if err := h.checkMetadata(req.Metadata); err != nil {
@@ -284,12 +310,6 @@ func (c *Client) Edit(ctx context.Context, req EditRequest) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	if req.UploadID != "" {
-		return Message{}, errorf(ErrInvalid, "unsupported_type", "image and file messages are not supported yet")
-	}
-	if err := h.checkText(req.Message); err != nil {
-		return Message{}, err
-	}
 	m, err := visibleMessage(ctx, h.store, c.meetingID, p.ID, req.ID)
 	if err != nil {
 		return Message{}, err
@@ -297,19 +317,50 @@ func (c *Client) Edit(ctx context.Context, req EditRequest) (Message, error) {
 	if err := mayChange(p, perms, m, "edit"); err != nil {
 		return Message{}, err
 	}
-	if m.Type != TypeText {
-		return Message{}, errorf(ErrInvalid, "invalid_request", "only text messages take a new text")
+	switch {
+	case m.Type == TypeText && req.UploadID != "":
+		return Message{}, errorf(ErrInvalid, "invalid_request", "a text message takes a new message, not an upload_id")
+	case m.Type == TypeText:
+		if err := h.checkText(req.Message); err != nil {
+			return Message{}, err
+		}
+	case req.UploadID == "" || req.Message != "":
+		return Message{}, errorf(ErrInvalid, "invalid_request", "an %s message takes a new upload_id", m.Type)
+	default:
+		if _, err := usableUpload(ctx, h.store, p, req.UploadID, m.Type); err != nil {
+			return Message{}, err
+		}
 	}
 	if err := h.take(c.meetingID, p.ID, KindMessages); err != nil {
 		return Message{}, err
 	}
-	return c.change(ctx, req.ID, "chat.updated", func(m *Message) error {
+	var replaced Upload
+	out, err := c.change(ctx, req.ID, "chat.updated", func(tx Tx, m *Message) error {
 		if err := mayChange(p, perms, *m, "edit"); err != nil {
 			return err
 		}
-		m.Message, m.IsEdited = req.Message, true
-		return nil
+		m.IsEdited = true
+		if m.Type == TypeText {
+			m.Message = req.Message
+			return nil
+		}
+		u, err := usableUpload(ctx, tx, p, req.UploadID, m.Type)
+		if err != nil {
+			return err
+		}
+		if replaced, err = tx.Upload(ctx, m.UploadID); err != nil && !isNotFound(err) {
+			return err
+		}
+		if err := tx.DeleteUpload(ctx, m.UploadID, h.clock.Now()); err != nil {
+			return err
+		}
+		h.attach(m, u)
+		return tx.SetUploadMessage(ctx, u.ID, m.ID)
 	})
+	if err == nil && replaced.ID != "" {
+		h.removeBlobs(replaced)
+	}
+	return out, err
 }
 
 // mayChange allows the sender, or a participant whose preset moderates.
@@ -322,7 +373,7 @@ func mayChange(p Participant, perms ChatPerms, m Message, verb string) error {
 
 // change applies f to a visible message in the writer and publishes the
 // resulting event to the message's audience.
-func (c *Client) change(ctx context.Context, id, event string, f func(*Message) error) (Message, error) {
+func (c *Client) change(ctx context.Context, id, event string, f func(Tx, *Message) error) (Message, error) {
 	h := c.hub
 	var out Message
 	err := h.store.Update(ctx, func(tx Tx) error {
@@ -331,10 +382,10 @@ func (c *Client) change(ctx context.Context, id, event string, f func(*Message) 
 			return err
 		}
 		before := m
-		if err := f(&m); err != nil {
+		if err := f(tx, &m); err != nil {
 			return err
 		}
-		if m.Pinned == before.Pinned && m.Message == before.Message && m.IsEdited == before.IsEdited {
+		if reflect.DeepEqual(m, before) {
 			out = m // nothing changed: no new seq, no event
 			return nil
 		}
@@ -361,6 +412,7 @@ func (c *Client) Delete(ctx context.Context, req IDRequest) (DeleteResult, error
 		return DeleteResult{}, err
 	}
 	var out DeleteResult
+	var gone Upload
 	err = h.store.Update(ctx, func(tx Tx) error {
 		m, err := visibleMessage(ctx, tx, c.meetingID, p.ID, req.ID)
 		if err != nil {
@@ -368,6 +420,14 @@ func (c *Client) Delete(ctx context.Context, req IDRequest) (DeleteResult, error
 		}
 		if err := mayChange(p, perms, m, "delete"); err != nil {
 			return err
+		}
+		if m.UploadID != "" {
+			if gone, err = tx.Upload(ctx, m.UploadID); err != nil && !isNotFound(err) {
+				return err
+			}
+			if err := tx.DeleteUpload(ctx, m.UploadID, h.clock.Now()); err != nil {
+				return err
+			}
 		}
 		// Scrub first, so the deletion's own change survives.
 		if err := tx.DeleteMessage(ctx, m.ID, h.clock.Now()); err != nil {
@@ -379,6 +439,9 @@ func (c *Client) Delete(ctx context.Context, req IDRequest) (DeleteResult, error
 		out = DeleteResult{ID: m.ID, Seq: seq}
 		return err
 	})
+	if err == nil && gone.ID != "" {
+		h.removeBlobs(gone) // after the commit: a failed delete keeps its file
+	}
 	return out, err
 }
 
@@ -404,7 +467,7 @@ func (c *Client) setPinned(ctx context.Context, id string, pinned bool) (Message
 	if pinned {
 		event = "chat.pinned"
 	}
-	return c.change(ctx, id, event, func(m *Message) error {
+	return c.change(ctx, id, event, func(_ Tx, m *Message) error {
 		m.Pinned = pinned
 		return nil
 	})

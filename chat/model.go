@@ -132,6 +132,15 @@ type Message struct {
 	SessionID     string         `json:"sessionId"`
 	MeetingID     string         `json:"meetingId"`
 
+	// Image and file messages (SPEC §5).
+	Link      string `json:"link,omitempty"`
+	Thumbnail string `json:"thumbnail,omitempty"`
+	Width     int    `json:"width,omitempty"`
+	Height    int    `json:"height,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Size      int64  `json:"size,omitempty"`
+	UploadID  string `json:"-"`
+
 	// CreatedSeq orders messages by when they were committed.
 	CreatedSeq int64  `json:"-"`
 	ClientID   string `json:"-"`

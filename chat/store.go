@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -51,6 +52,13 @@ type Reader interface {
 	// including deleted messages (deleted reports that).
 	MessageByClientID(ctx context.Context, userID, clientID string) (m Message, deleted bool, err error)
 	History(ctx context.Context, q HistoryQuery) ([]Message, error)
+	// Upload returns an upload that has not been removed.
+	Upload(ctx context.Context, id string) (Upload, error)
+	// UploadByBlobID finds the upload a blob belongs to, as file or thumbnail.
+	UploadByBlobID(ctx context.Context, blobID string) (u Upload, thumb bool, err error)
+	// UnusedUploads lists uploads created before cutoff that no message uses.
+	UnusedUploads(ctx context.Context, cutoff time.Time, limit int) ([]Upload, error)
+
 	// Changes lists a meeting's change log after a seq, oldest first; changes
 	// of messages deleted since come back with a nil Frame.
 	Changes(ctx context.Context, meetingID string, afterSeq int64, limit int) ([]Change, error)
@@ -78,11 +86,15 @@ type Tx interface {
 	MarkLeft(ctx context.Context, sessionID, participantID string, at time.Time) error
 
 	InsertMessage(ctx context.Context, m Message) error
-	// UpdateMessage stores a message's mutable fields: text, edited, pinned, seq.
+	// UpdateMessage stores a message's mutable fields: text, attachment, edited, pinned, seq.
 	UpdateMessage(ctx context.Context, m Message) error
 	// DeleteMessage removes a message's content and scrubs the frames of
 	// its earlier changes, so it is gone from history, resume and export.
 	DeleteMessage(ctx context.Context, id string, at time.Time) error
+
+	InsertUpload(ctx context.Context, u Upload) error
+	SetUploadMessage(ctx context.Context, uploadID, messageID string) error
+	DeleteUpload(ctx context.Context, id string, at time.Time) error
 
 	// NextSeq advances and returns the meeting's change sequence.
 	NextSeq(ctx context.Context, meetingID string) (int64, error)
@@ -90,4 +102,30 @@ type Tx interface {
 
 	// AfterCommit registers f to run once this update has committed.
 	AfterCommit(f func())
+}
+
+// Blobs keeps uploaded bytes under ids parley makes; user-supplied names
+// never reach the file system. Package storage implements it on a directory.
+type Blobs interface {
+	// Create starts a blob. Nothing is visible under id until Commit.
+	Create(id string) (BlobWriter, error)
+	// Open returns a blob's content.
+	Open(id string) (Blob, error)
+	// Remove deletes a blob; a missing one is not an error.
+	Remove(id string) error
+}
+
+// BlobWriter receives a blob's bytes. Commit makes them durable and visible;
+// Abort, or any failure, leaves nothing behind.
+type BlobWriter interface {
+	io.Writer
+	Commit() error
+	Abort()
+}
+
+// Blob is a stored blob, seekable for range requests.
+type Blob interface {
+	io.ReadSeekCloser
+	Size() int64
+	ModTime() time.Time
 }

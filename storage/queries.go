@@ -320,17 +320,20 @@ func (q *writeTx) MarkLeft(ctx context.Context, sessionID, participantID string,
 
 // --- messages ---
 
-const messageCols = `m.id, m.meeting_id, m.session_id, m.user_id, m.display_name, m.type, m.body, m.targets, m.reply_to, m.metadata, m.client_id, m.is_edited, m.pinned, m.created_at, m.created_seq, m.seq`
+const messageCols = `m.id, m.meeting_id, m.session_id, m.user_id, m.display_name, m.type, m.body, m.targets, m.reply_to, m.metadata, m.client_id, m.is_edited, m.pinned, m.created_at, m.created_seq, m.seq,
+	m.upload_id, m.link, m.thumbnail, m.width, m.height, m.file_name, m.file_size`
 
 func scanMessage(r rowScanner) (chat.Message, error) {
 	var m chat.Message
-	var targets, replyTo, clientID sql.NullString
+	var targets, replyTo, clientID, uploadID sql.NullString
 	var md string
 	var created int64
-	err := r.Scan(&m.ID, &m.MeetingID, &m.SessionID, &m.UserID, &m.DisplayName, &m.Type, &m.Message, &targets, &replyTo, &md, &clientID, &m.IsEdited, &m.Pinned, &created, &m.CreatedSeq, &m.Seq)
+	err := r.Scan(&m.ID, &m.MeetingID, &m.SessionID, &m.UserID, &m.DisplayName, &m.Type, &m.Message, &targets, &replyTo, &md, &clientID, &m.IsEdited, &m.Pinned, &created, &m.CreatedSeq, &m.Seq,
+		&uploadID, &m.Link, &m.Thumbnail, &m.Width, &m.Height, &m.Name, &m.Size)
 	if err != nil {
 		return m, err
 	}
+	m.UploadID = uploadID.String
 	m.Time = chat.FromMillis(created)
 	m.ClientID = clientID.String
 	if replyTo.Valid {
@@ -440,9 +443,15 @@ func (q *writeTx) InsertMessage(ctx context.Context, m chat.Message) error {
 	if m.ClientID != "" {
 		clientID = m.ClientID
 	}
-	_, err := q.q.ExecContext(ctx, `INSERT INTO messages (id, meeting_id, session_id, user_id, display_name, type, body, targets, reply_to, metadata, client_id, is_edited, pinned, created_at, created_seq, seq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.ID, m.MeetingID, m.SessionID, m.UserID, m.DisplayName, m.Type, m.Message, targets, replyTo, metadataJSON(m.Metadata), clientID, m.IsEdited, m.Pinned, ms(m.Time.Time), m.CreatedSeq, m.Seq)
+	var uploadID any
+	if m.UploadID != "" {
+		uploadID = m.UploadID
+	}
+	_, err := q.q.ExecContext(ctx, `INSERT INTO messages (id, meeting_id, session_id, user_id, display_name, type, body, targets, reply_to, metadata, client_id, is_edited, pinned, created_at, created_seq, seq,
+			upload_id, link, thumbnail, width, height, file_name, file_size)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.ID, m.MeetingID, m.SessionID, m.UserID, m.DisplayName, m.Type, m.Message, targets, replyTo, metadataJSON(m.Metadata), clientID, m.IsEdited, m.Pinned, ms(m.Time.Time), m.CreatedSeq, m.Seq,
+		uploadID, m.Link, m.Thumbnail, m.Width, m.Height, m.Name, m.Size)
 	if err != nil {
 		return wrap("insert message", err)
 	}
@@ -455,12 +464,14 @@ func (q *writeTx) InsertMessage(ctx context.Context, m chat.Message) error {
 }
 
 func (q *writeTx) UpdateMessage(ctx context.Context, m chat.Message) error {
-	_, err := q.q.ExecContext(ctx, `UPDATE messages SET body = ?, is_edited = ?, pinned = ?, seq = ? WHERE id = ?`, m.Message, m.IsEdited, m.Pinned, m.Seq, m.ID)
+	_, err := q.q.ExecContext(ctx, `UPDATE messages SET body = ?, is_edited = ?, pinned = ?, seq = ?,
+		upload_id = ?, link = ?, thumbnail = ?, width = ?, height = ?, file_name = ?, file_size = ? WHERE id = ?`,
+		m.Message, m.IsEdited, m.Pinned, m.Seq, m.UploadID, m.Link, m.Thumbnail, m.Width, m.Height, m.Name, m.Size, m.ID)
 	return wrap("update message", err)
 }
 
 func (q *writeTx) DeleteMessage(ctx context.Context, id string, at time.Time) error {
-	if _, err := q.q.ExecContext(ctx, `UPDATE messages SET body = '', metadata = '{}', pinned = 0, deleted_at = ? WHERE id = ?`, ms(at), id); err != nil {
+	if _, err := q.q.ExecContext(ctx, `UPDATE messages SET body = '', metadata = '{}', pinned = 0, link = '', thumbnail = '', file_name = '', deleted_at = ? WHERE id = ?`, ms(at), id); err != nil {
 		return wrap("delete message", err)
 	}
 	_, err := q.q.ExecContext(ctx, `UPDATE changes SET frame = NULL WHERE message_id = ?`, id)
@@ -499,4 +510,56 @@ func (q queries) Changes(ctx context.Context, meetingID string, afterSeq int64, 
 		return c, nil
 	})
 	return out, wrap("changes", err)
+}
+
+// --- uploads ---
+
+const uploadCols = `id, thumb_id, meeting_id, user_id, name, size, mime, width, height, created_at, message_id`
+
+func scanUpload(r rowScanner) (chat.Upload, error) {
+	var u chat.Upload
+	var thumb, msg sql.NullString
+	var created int64
+	err := r.Scan(&u.ID, &thumb, &u.MeetingID, &u.UserID, &u.Name, &u.Size, &u.Mime, &u.Width, &u.Height, &created, &msg)
+	u.ThumbID, u.MessageID, u.CreatedAt = thumb.String, msg.String, chat.FromMillis(created)
+	return u, err
+}
+
+func (q queries) Upload(ctx context.Context, id string) (chat.Upload, error) {
+	u, err := scanUpload(q.q.QueryRowContext(ctx, `SELECT `+uploadCols+` FROM uploads WHERE id = ? AND deleted_at IS NULL`, id))
+	return u, wrap("upload", err)
+}
+
+func (q queries) UploadByBlobID(ctx context.Context, blobID string) (chat.Upload, bool, error) {
+	u, err := scanUpload(q.q.QueryRowContext(ctx, `SELECT `+uploadCols+` FROM uploads WHERE (id = ? OR thumb_id = ?) AND deleted_at IS NULL`, blobID, blobID))
+	return u, err == nil && u.ThumbID == blobID, wrap("upload by blob", err)
+}
+
+func (q queries) UnusedUploads(ctx context.Context, cutoff time.Time, limit int) ([]chat.Upload, error) {
+	rows, err := q.q.QueryContext(ctx, `SELECT `+uploadCols+` FROM uploads WHERE message_id IS NULL AND deleted_at IS NULL AND created_at < ? ORDER BY created_at LIMIT ?`, ms(cutoff), limit)
+	if err != nil {
+		return nil, wrap("unused uploads", err)
+	}
+	out, err := collect(rows, scanUpload)
+	return out, wrap("unused uploads", err)
+}
+
+func (q *writeTx) InsertUpload(ctx context.Context, u chat.Upload) error {
+	var thumb any
+	if u.ThumbID != "" {
+		thumb = u.ThumbID
+	}
+	_, err := q.q.ExecContext(ctx, `INSERT INTO uploads (id, thumb_id, meeting_id, user_id, name, size, mime, width, height, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, thumb, u.MeetingID, u.UserID, u.Name, u.Size, u.Mime, u.Width, u.Height, ms(u.CreatedAt.Time))
+	return wrap("insert upload", err)
+}
+
+func (q *writeTx) SetUploadMessage(ctx context.Context, uploadID, messageID string) error {
+	_, err := q.q.ExecContext(ctx, `UPDATE uploads SET message_id = ? WHERE id = ?`, messageID, uploadID)
+	return wrap("set upload message", err)
+}
+
+func (q *writeTx) DeleteUpload(ctx context.Context, id string, at time.Time) error {
+	_, err := q.q.ExecContext(ctx, `UPDATE uploads SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL`, ms(at), id)
+	return wrap("delete upload", err)
 }

@@ -29,6 +29,8 @@ const adminKey = "test-admin-key"
 // listening socket; restart reopens the same directory.
 type testServer struct {
 	t       *testing.T
+	files   *storage.Files
+	blobs   func(chat.Blobs) chat.Blobs // wraps the real blob store, to inject faults
 	dir     string
 	clock   *chattest.Clock
 	hubCfg  chat.Config
@@ -68,14 +70,28 @@ func (s *testServer) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := chat.NewHub(ctx, chat.Options{Store: st, Clock: s.clock, Config: s.hubCfg, NewLimiter: web.NewTokenBucket})
+	files, err := storage.OpenFiles(filepath.Join(s.dir, "files"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.store, s.hub = st, hub
-	s.web = web.NewServer(s.webCfg, nil, hub, fstest.MapFS{"index.html": {Data: []byte("<!doctype html>client")}})
-	s.http = httptest.NewServer(s.web)
-	s.URL = s.http.URL
+	var blobs chat.Blobs = files
+	if s.blobs != nil {
+		blobs = s.blobs(files)
+	}
+	// The listener comes first: file links are absolute.
+	h := httptest.NewUnstartedServer(nil)
+	s.URL = "http://" + h.Listener.Addr().String()
+	cfg := s.hubCfg
+	cfg.BaseURL = s.URL
+	hub, err := chat.NewHub(ctx, chat.Options{Store: st, Blobs: blobs, Clock: s.clock, Config: cfg, NewLimiter: web.NewTokenBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.store, s.hub, s.files = st, hub, files
+	s.web = web.NewServer(s.webCfg, nil, hub, blobs, fstest.MapFS{"index.html": {Data: []byte("<!doctype html>client")}})
+	h.Config.Handler = s.web
+	h.Start()
+	s.http = h
 	s.stopped = false
 }
 
@@ -96,6 +112,7 @@ func (s *testServer) stop() {
 	if err := s.store.Close(); err != nil {
 		s.t.Errorf("close store: %v", err)
 	}
+	s.files.Close()
 }
 
 func (s *testServer) restart() {

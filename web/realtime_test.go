@@ -471,7 +471,7 @@ func TestPresenceAndSessionLifecycle(t *testing.T) {
 	// The session outlives its last participant by the keep-alive.
 	alice.ws.Close()
 	alice.closeCode()
-	waitUntil(t, func() bool { return s.clock.Pending() == 1 })
+	waitUntil(t, func() bool { return s.hub.Online(m.ID) == 0 })
 	var sess chat.Session
 	s.mustAPI("GET", "/v2/sessions/"+sessionID, nil, 200, &sess)
 	if sess.Status != "LIVE" {

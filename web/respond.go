@@ -76,6 +76,10 @@ func problem(log *slog.Logger, err error) (int, errorBody) {
 		status, def = http.StatusRequestEntityTooLarge, "payload_too_large"
 	case errors.Is(err, chat.ErrRateLimited):
 		status, def = http.StatusTooManyRequests, "rate_limited"
+	case errors.Is(err, errUnsupportedMedia):
+		status, def = http.StatusUnsupportedMediaType, "unsupported_media_type"
+	case errors.Is(err, chat.ErrInsufficientStorage):
+		status, def = http.StatusInsufficientStorage, "insufficient_storage"
 	case errors.Is(err, chat.ErrClosed):
 		status, def, msg = http.StatusServiceUnavailable, "unavailable", "server is shutting down"
 	}

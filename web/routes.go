@@ -37,6 +37,8 @@ func addRoutes(r *httprouter.Router, s *Server, assets fs.FS) {
 	r.Handler(http.MethodGet, "/v2/sessions/:session_id/participants", admin(s.handleSessionParticipants()))
 
 	r.Handler(http.MethodGet, "/v2/realtime", s.handleRealtime())
+	r.Handler(http.MethodPost, "/v2/uploads", s.handleUpload())
+	r.Handler(http.MethodGet, "/files/:file_id/:name", s.handleFile())
 
 	r.Handler(http.MethodGet, "/", handleStatic(assets, "index.html"))
 	r.Handler(http.MethodGet, "/static/*filepath", http.StripPrefix("/static/", http.FileServer(http.FS(assets))))

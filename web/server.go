@@ -50,6 +50,7 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	hub    *chat.Hub
+	blobs  chat.Blobs
 	mel    *melody.Melody
 	router *httprouter.Router
 	ips    *ipLimiter
@@ -57,12 +58,13 @@ type Server struct {
 	sockets sync.WaitGroup
 }
 
-// NewServer builds the handler; assets holds the web client and SDK.
-func NewServer(cfg Config, log *slog.Logger, hub *chat.Hub, assets fs.FS) *Server {
+// NewServer builds the handler. blobs holds uploaded files (the hub's
+// own); assets holds the web client and SDK.
+func NewServer(cfg Config, log *slog.Logger, hub *chat.Hub, blobs chat.Blobs, assets fs.FS) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, hub: hub, router: httprouter.New(), ips: newIPLimiter(cfg.IPRate, cfg.IPBurst, cfg.TrustProxy)}
+	s := &Server{cfg: cfg, log: log, hub: hub, blobs: blobs, router: httprouter.New(), ips: newIPLimiter(cfg.IPRate, cfg.IPBurst, cfg.TrustProxy)}
 	s.mel = s.newMelody()
 	addRoutes(s.router, s, assets)
 	s.router.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +80,8 @@ func NewServer(cfg Config, log *slog.Logger, hub *chat.Hub, assets fs.FS) *Serve
 	return s
 }
 
-var errInternal = &chat.Error{Kind: chat.ErrClosed, Msg: "internal"}
+// errInternal answers a handler panic: a 500 that reveals nothing.
+var errInternal = errors.New("handler panicked")
 
 // ServeHTTP logs the request and applies the per-address limit.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

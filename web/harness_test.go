@@ -45,8 +45,9 @@ type testServer struct {
 
 type option func(*testServer)
 
-func withHub(f func(*chat.Config)) option { return func(s *testServer) { f(&s.hubCfg) } }
-func withWeb(f func(*web.Config)) option  { return func(s *testServer) { f(&s.webCfg) } }
+func withHub(f func(*chat.Config)) option            { return func(s *testServer) { f(&s.hubCfg) } }
+func withWeb(f func(*web.Config)) option             { return func(s *testServer) { f(&s.webCfg) } }
+func withBlobs(f func(chat.Blobs) chat.Blobs) option { return func(s *testServer) { s.blobs = f } }
 
 func newTestServer(t *testing.T, opts ...option) *testServer {
 	t.Helper()

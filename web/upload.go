@@ -287,4 +287,3 @@ func attachment(name string) string {
 	}, name)
 	return `attachment; filename="` + ascii + `"; filename*=UTF-8''` + url.PathEscape(name)
 }
-

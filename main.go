@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args, getenv, stdout, stderr)
 	case "backup":
 		return backup(ctx, args, getenv, stdout, stderr)
+	case "export":
+		return export(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "parley", version)
 		return nil
@@ -63,6 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 const usage = `usage: parley [serve] [flags]   run the server (parley serve -h lists flags)
+       parley export SESSION_ID [-o FILE]  write a session's chat as CSV
        parley backup FILE          write a consistent copy of the database
        parley version              print the version`
 
@@ -127,6 +130,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&c.origins, "allowed-origins", e.str("PARLEY_ALLOWED_ORIGINS", ""), "comma-separated extra origins allowed to open the socket (PARLEY_ALLOWED_ORIGINS)")
 	fs.StringVar(&c.logLevel, "log-level", e.str("PARLEY_LOG_LEVEL", "info"), "debug, info, warn or error (PARLEY_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", e.str("PARLEY_LOG_FORMAT", "text"), "text or json (PARLEY_LOG_FORMAT)")
+	fs.DurationVar(&c.web.ExportTTL, "export-link-ttl", e.dur("PARLEY_EXPORT_LINK_TTL", c.web.ExportTTL), "how long chat download links work (PARLEY_EXPORT_LINK_TTL)")
 	fs.BoolVar(&c.demo, "demo", e.bool("PARLEY_DEMO", false), "create a demo meeting with two participants and print their join links (PARLEY_DEMO)")
 	fs.BoolVar(&c.web.TrustProxy, "trust-proxy", e.bool("PARLEY_TRUST_PROXY", false), "take client addresses from X-Forwarded-For (PARLEY_TRUST_PROXY)")
 	fs.IntVar(&c.hub.MessagesPerMinute, "messages-per-minute", e.int("PARLEY_MESSAGES_PER_MINUTE", c.hub.MessagesPerMinute), "messages a participant may send a minute (PARLEY_MESSAGES_PER_MINUTE)")
@@ -187,6 +191,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	c.web.AdminKey = key
+	exportKey, _, err := secretFile(filepath.Join(c.data, "export.key"), "")
+	if err != nil {
+		return err
+	}
+	c.web.ExportKey = []byte(exportKey)
+	c.web.PublicURL = c.publicURL
 
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
@@ -253,27 +263,39 @@ func adminKey(data, file string, getenv func(string) string) (key string, fresh 
 	if k := strings.TrimSpace(getenv("PARLEY_API_KEY")); k != "" {
 		return k, false, nil
 	}
-	path := file
-	if path == "" {
-		path = filepath.Join(data, "admin.key")
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", false, fmt.Errorf("admin key: %w", err)
+		}
+		if k := strings.TrimSpace(string(b)); k != "" {
+			return k, false, nil
+		}
+		return "", false, fmt.Errorf("admin key file %s is empty", file)
 	}
+	return secretFile(filepath.Join(data, "admin.key"), "pk_")
+}
+
+// secretFile reads a secret kept in a file, or makes a random one (256
+// bits) and writes it there with mode 0600.
+func secretFile(path, prefix string) (secret string, fresh bool, err error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		if k := strings.TrimSpace(string(b)); k != "" {
 			return k, false, nil
 		}
-		return "", false, fmt.Errorf("admin key file %s is empty", path)
+		return "", false, fmt.Errorf("%s is empty", path)
 	}
-	if !errors.Is(err, os.ErrNotExist) || file != "" {
-		return "", false, fmt.Errorf("admin key: %w", err)
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", false, err
 	}
 	var raw [32]byte
 	rand.Read(raw[:])
-	key = "pk_" + base64.RawURLEncoding.EncodeToString(raw[:])
-	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
-		return "", false, fmt.Errorf("write admin key: %w", err)
+	secret = prefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("write %s: %w", path, err)
 	}
-	return key, true, nil
+	return secret, true, nil
 }
 
 // demo creates a meeting with a host and a participant and prints their
@@ -322,5 +344,56 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	fmt.Fprintln(stdout, "wrote", out)
+	return nil
+}
+
+// export writes a session's chat CSV offline: the same bytes as its link.
+func export(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("parley export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", env(getenv).str("PARLEY_DATA", "./parley-data"), "data directory (PARLEY_DATA)")
+	out := fs.String("o", "", "write to this file instead of standard output")
+	safe := fs.Bool("spreadsheet-safe", false, "prefix cells a spreadsheet would run as formulas with '")
+	// The session id may come before or after the flags.
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if id == "" && fs.NArg() == 1 {
+		id = fs.Arg(0)
+	} else if id == "" || fs.NArg() != 0 {
+		return errors.New("usage: parley export SESSION_ID [-o FILE] [-data DIR] [-spreadsheet-safe]")
+	}
+	store, err := storage.Open(ctx, filepath.Join(*data, "parley.db"), storage.Options{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	w := stdout
+	var f *os.File
+	if *out != "" {
+		// Written beside the target and renamed, so a failed export leaves no half file.
+		if f, err = os.CreateTemp(filepath.Dir(*out), ".export-*"); err != nil {
+			return err
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		w = f
+	}
+	if err := chat.WriteCSV(ctx, store, id, w, *safe); err != nil {
+		if errors.Is(err, chat.ErrNotFound) {
+			return fmt.Errorf("no session %s", id)
+		}
+		return err
+	}
+	if f != nil {
+		if err := f.Close(); err != nil {
+			return err
+		}
+		return os.Rename(f.Name(), *out)
+	}
 	return nil
 }

@@ -104,6 +104,7 @@ func TestServeDemoChatAndShutdown(t *testing.T) {
 	// Both demo participants can chat.
 	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/v2/realtime"
 	var conns []*websocket.Conn
+	var sessionID string
 	for i, tok := range tokens {
 		c, _, err := websocket.DefaultDialer.Dial(wsURL, nil)
 		if err != nil {
@@ -111,11 +112,15 @@ func TestServeDemoChatAndShutdown(t *testing.T) {
 		}
 		conns = append(conns, c)
 		c.WriteJSON(map[string]any{"op": "auth", "ref": "a", "data": map[string]any{"token": tok[1]}})
-		var f struct{ OK bool }
+		var f struct {
+			OK   bool
+			Data struct{ Session struct{ ID string } }
+		}
 		c.ReadJSON(&f)
 		if !f.OK {
 			t.Fatalf("demo participant %d can't join", i)
 		}
+		sessionID = f.Data.Session.ID
 	}
 	conns[0].WriteJSON(map[string]any{"op": "chat.send", "ref": "s", "data": map[string]any{"type": "text", "message": "hello from the demo"}})
 	for {
@@ -145,6 +150,18 @@ func TestServeDemoChatAndShutdown(t *testing.T) {
 			}
 			break
 		}
+	}
+
+	// The offline export has the message.
+	csvPath := filepath.Join(t.TempDir(), "chat.csv")
+	if err := run(context.Background(), []string{"export", sessionID, "-o", csvPath, "--data", dir}, func(string) string { return "" }, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(csvPath); !strings.Contains(string(b), "hello from the demo") || !strings.HasPrefix(string(b), "id,participantId,") {
+		t.Fatalf("export: %q", b)
+	}
+	if err := run(context.Background(), []string{"export", "no-such-session", "--data", dir}, func(string) string { return "" }, io.Discard, io.Discard); err == nil {
+		t.Fatal("export of a missing session succeeded")
 	}
 
 	// A second start reuses the key and doesn't print it again; the message is still there.

@@ -52,6 +52,7 @@ type Reader interface {
 	// including deleted messages (deleted reports that).
 	MessageByClientID(ctx context.Context, userID, clientID string) (m Message, deleted bool, err error)
 	History(ctx context.Context, q HistoryQuery) ([]Message, error)
+	EachSessionMessage(ctx context.Context, sessionID string, fn func(Message) error) error
 	// Upload returns an upload that has not been removed.
 	Upload(ctx context.Context, id string) (Upload, error)
 	// UploadByBlobID finds the upload a blob belongs to, as file or thumbnail.

@@ -431,6 +431,24 @@ func (q queries) History(ctx context.Context, h chat.HistoryQuery) ([]chat.Messa
 	return out, nil
 }
 
+func (q queries) EachSessionMessage(ctx context.Context, sessionID string, fn func(chat.Message) error) error {
+	rows, err := q.q.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE m.session_id = ? AND m.deleted_at IS NULL ORDER BY m.created_seq`, sessionID)
+	if err != nil {
+		return wrap("session messages", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return wrap("session messages", err)
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	return wrap("session messages", rows.Err())
+}
+
 func (q *writeTx) InsertMessage(ctx context.Context, m chat.Message) error {
 	var targets, replyTo, clientID any
 	if m.Private() {

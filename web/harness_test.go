@@ -54,6 +54,7 @@ func newTestServer(t *testing.T, opts ...option) *testServer {
 	s := &testServer{t: t, dir: t.TempDir(), clock: chattest.NewClock(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)),
 		hubCfg: chat.DefaultConfig(), webCfg: web.DefaultConfig()}
 	s.webCfg.AdminKey = adminKey
+	s.webCfg.ExportKey = []byte("test-export-key")
 	s.webCfg.IPRate = 0
 	for _, o := range opts {
 		o(s)

@@ -35,6 +35,8 @@ func addRoutes(r *httprouter.Router, s *Server, assets fs.FS) {
 	r.Handler(http.MethodGet, "/v2/sessions", admin(s.handleListSessions()))
 	r.Handler(http.MethodGet, "/v2/sessions/:session_id", admin(s.handleGetSession()))
 	r.Handler(http.MethodGet, "/v2/sessions/:session_id/participants", admin(s.handleSessionParticipants()))
+	r.Handler(http.MethodGet, "/v2/sessions/:session_id/chat", admin(s.handleSessionChat()))
+	r.Handler(http.MethodGet, "/export/:session_id/chat.csv", s.handleExport())
 
 	r.Handler(http.MethodGet, "/v2/realtime", s.handleRealtime())
 	r.Handler(http.MethodPost, "/v2/uploads", s.handleUpload())

@@ -38,11 +38,16 @@ type Config struct {
 	IPRate     float64
 	IPBurst    int
 	TrustProxy bool
+	// PublicURL, when set, is the base of links the server hands out.
+	PublicURL string
+	// ExportKey signs chat download links; ExportTTL is how long they work.
+	ExportKey []byte
+	ExportTTL time.Duration
 }
 
 // DefaultConfig returns the settings parley runs with unless told otherwise.
 func DefaultConfig() Config {
-	return Config{MaxFrameBytes: 64 << 10, QueueSize: 512, AuthTimeout: 10 * time.Second, IPRate: 20, IPBurst: 200}
+	return Config{MaxFrameBytes: 64 << 10, QueueSize: 512, AuthTimeout: 10 * time.Second, IPRate: 20, IPBurst: 200, ExportTTL: time.Hour}
 }
 
 // Server is parley's HTTP handler.

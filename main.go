@@ -234,6 +234,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	ws := web.NewServer(c.web, log, hub, files, static.FS)
+	// The webhook sender stops before the store closes (defers run last-in
+	// first-out); what it hadn't sent stays queued for the next start.
+	dctx, stopDeliveries := context.WithCancel(context.Background())
+	delivered := make(chan struct{})
+	go func() { hub.RunDeliveries(dctx, web.NewPoster(), ws.ChatLink); close(delivered) }()
+	defer func() { stopDeliveries(); <-delivered }()
 	srv := &http.Server{Handler: ws, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -142,7 +142,7 @@ func (h *Hub) UpdateMeeting(ctx context.Context, id string, in MeetingPatch) (Me
 				r.endTimer.Stop()
 				r.endTimer = nil
 			}
-			h.endSession(r) // tells everyone connected: session.ended
+			h.endSession(r, "MEETING_INACTIVE") // tells everyone connected: session.ended
 			r.life.Unlock()
 		}
 		for _, c := range h.clientsOf(id, "") {

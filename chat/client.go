@@ -148,7 +148,7 @@ func (h *Hub) Connect(ctx context.Context, p Participant, conn Conn, resume *Res
 		r.life.Unlock()
 		return nil, AuthReply{}, errorf(ErrForbidden, "meeting_inactive", "the meeting is not active")
 	}
-	if err := h.join(ctx, r, p); err != nil {
+	if err := h.join(ctx, r, p, meeting); err != nil {
 		r.life.Unlock()
 		return nil, AuthReply{}, err
 	}
@@ -242,7 +242,7 @@ func (c *Client) Ready() {
 
 // join counts a participant's connection, starting the meeting's session if
 // none is live. Called with r.life held.
-func (h *Hub) join(ctx context.Context, r *room, p Participant) error {
+func (h *Hub) join(ctx context.Context, r *room, p Participant, meeting Meeting) error {
 	now := h.clock.Now()
 	if r.endTimer != nil {
 		r.endTimer.Stop()
@@ -259,19 +259,24 @@ func (h *Hub) join(ctx context.Context, r *room, p Participant) error {
 	if r.session == nil {
 		started = &Session{ID: NewID(), MeetingID: r.id, Status: SessionLive, StartedAt: At(now)}
 	}
-	sessionID := ""
+	session := r.session
 	if started != nil {
-		sessionID = started.ID
-	} else {
-		sessionID = r.session.ID
+		session = started
 	}
 	err := h.store.Update(ctx, func(tx Tx) error {
 		if started != nil {
 			if err := tx.InsertSession(ctx, *started); err != nil {
 				return err
 			}
+			if err := h.enqueue(ctx, tx, EventMeetingStarted, eventPayload{Event: EventMeetingStarted, Meeting: meetingOf(meeting, *started)}); err != nil {
+				return err
+			}
 		}
-		return tx.MarkJoined(ctx, sessionID, p.ID, now)
+		if err := tx.MarkJoined(ctx, session.ID, p.ID, now); err != nil {
+			return err
+		}
+		return h.enqueue(ctx, tx, EventParticipantJoined, eventPayload{Event: EventParticipantJoined, Meeting: meetingOf(meeting, *session),
+			Participant: &participantPayload{PeerID: p.ID, UserDisplayName: p.Name, CustomParticipantID: p.CustomParticipantID, JoinedAt: At(now)}})
 	})
 	if err != nil {
 		return err
@@ -280,7 +285,7 @@ func (h *Hub) join(ctx context.Context, r *room, p Participant) error {
 		r.session = started
 		h.log.Info("session started", "meeting", r.id, "session", started.ID)
 	}
-	r.online[p.ID] = &presence{p: p, count: 1}
+	r.online[p.ID] = &presence{p: p, count: 1, joinedAt: At(now)}
 	h.deliver(r.id, 0, nil, encodeEvent("presence", map[string]any{"user_id": p.ID, "status": "online", "participant": p}))
 	return nil
 }
@@ -312,11 +317,21 @@ func (h *Hub) Disconnect(c *Client) {
 	}
 	delete(r.online, c.pid)
 	if r.session != nil {
-		sid := r.session.ID
+		sess := *r.session
+		ctx := context.Background()
+		now := At(h.clock.Now())
 		// The connection is gone whatever happens; a failed write only
 		// loses the left_at time, so it is logged rather than returned.
-		err := h.store.Update(context.Background(), func(tx Tx) error {
-			return tx.MarkLeft(context.Background(), sid, c.pid, h.clock.Now())
+		err := h.store.Update(ctx, func(tx Tx) error {
+			if err := tx.MarkLeft(ctx, sess.ID, c.pid, now.Time); err != nil {
+				return err
+			}
+			m, err := tx.Meeting(ctx, r.id)
+			if err != nil {
+				return err
+			}
+			return h.enqueue(ctx, tx, EventParticipantLeft, eventPayload{Event: EventParticipantLeft, Meeting: meetingOf(m, sess),
+				Participant: &participantPayload{PeerID: pr.p.ID, UserDisplayName: pr.p.Name, CustomParticipantID: pr.p.CustomParticipantID, JoinedAt: pr.joinedAt, LeftAt: &now}})
 		})
 		if err != nil {
 			h.log.Warn("mark participant left", "participant", c.pid, "err", err)
@@ -346,19 +361,37 @@ func (h *Hub) scheduleEnd(r *room) {
 			return
 		}
 		r.endTimer = nil
-		h.endSession(r)
+		h.endSession(r, "ALL_PARTICIPANTS_LEFT")
 	})
 }
 
-// endSession ends the room's live session now. Called with r.life held.
-func (h *Hub) endSession(r *room) {
+// endSession ends the room's live session now, queueing meeting.ended
+// and — its chat being final — meeting.chatSynced in the same
+// transaction. Called with r.life held.
+func (h *Hub) endSession(r *room, reason string) {
 	s := r.session
 	if s == nil {
 		return
 	}
 	now := h.clock.Now()
-	err := h.store.Update(context.Background(), func(tx Tx) error {
-		return tx.EndSession(context.Background(), s.ID, now)
+	ctx := context.Background()
+	err := h.store.Update(ctx, func(tx Tx) error {
+		if err := tx.EndSession(ctx, s.ID, now); err != nil {
+			return err
+		}
+		m, err := tx.Meeting(ctx, r.id)
+		if err != nil {
+			return err
+		}
+		ended := *s
+		end := At(now)
+		ended.Status, ended.EndedAt = SessionEnded, &end
+		if err := h.enqueue(ctx, tx, EventMeetingEnded, eventPayload{Event: EventMeetingEnded, Meeting: meetingOf(m, ended), Reason: reason}); err != nil {
+			return err
+		}
+		// The download link is filled in when the delivery is sent.
+		return h.enqueue(ctx, tx, EventChatSynced, chatSyncedPayload{Event: EventChatSynced, Title: m.Title, CreatedAt: m.CreatedAt,
+			StartedAt: s.StartedAt, EndedAt: end, MeetingID: m.ID, SessionID: s.ID})
 	})
 	if err != nil {
 		h.log.Error("end session", "session", s.ID, "err", err)

@@ -81,6 +81,9 @@ type Hub struct {
 	cfg        Config
 	newLimiter func(int) Limiter
 
+	// deliveryWake tells the webhook sender there is work.
+	deliveryWake chan struct{}
+
 	mu      sync.Mutex
 	rooms   map[string]*room
 	buckets map[string]*buckets
@@ -106,8 +109,9 @@ type room struct {
 
 // presence counts one participant's connections: several tabs are one presence.
 type presence struct {
-	p     Participant
-	count int
+	p        Participant
+	count    int
+	joinedAt Time
 }
 
 // buckets are one participant's token buckets and pending reset notices.
@@ -126,14 +130,15 @@ func NewHub(ctx context.Context, o Options) (*Hub, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Hub{
-		store:      o.Store,
-		blobs:      o.Blobs,
-		clock:      o.Clock,
-		log:        o.Logger,
-		cfg:        o.Config,
-		newLimiter: o.NewLimiter,
-		rooms:      map[string]*room{},
-		buckets:    map[string]*buckets{},
+		store:        o.Store,
+		blobs:        o.Blobs,
+		clock:        o.Clock,
+		log:          o.Logger,
+		cfg:          o.Config,
+		newLimiter:   o.NewLimiter,
+		rooms:        map[string]*room{},
+		deliveryWake: make(chan struct{}, 1),
+		buckets:      map[string]*buckets{},
 	}
 	live, err := h.store.LiveSessions(ctx)
 	if err != nil {

@@ -60,6 +60,15 @@ type Reader interface {
 	// UnusedUploads lists uploads created before cutoff that no message uses.
 	UnusedUploads(ctx context.Context, cutoff time.Time, limit int) ([]Upload, error)
 
+	Webhook(ctx context.Context, id string) (Webhook, error)
+	ListWebhooks(ctx context.Context) ([]Webhook, error)
+	// Deliveries lists a webhook's latest deliveries, newest first.
+	Deliveries(ctx context.Context, webhookID string, limit int) ([]Delivery, error)
+	// DueDeliveries lists pending deliveries due by now, oldest first.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]DueDelivery, error)
+	// NextDeliveryAt is when the next pending delivery is due.
+	NextDeliveryAt(ctx context.Context) (time.Time, bool, error)
+
 	// Changes lists a meeting's change log after a seq, oldest first; changes
 	// of messages deleted since come back with a nil Frame.
 	Changes(ctx context.Context, meetingID string, afterSeq int64, limit int) ([]Change, error)
@@ -96,6 +105,12 @@ type Tx interface {
 	InsertUpload(ctx context.Context, u Upload) error
 	SetUploadMessage(ctx context.Context, uploadID, messageID string) error
 	DeleteUpload(ctx context.Context, id string, at time.Time) error
+
+	InsertWebhook(ctx context.Context, w Webhook) error
+	UpdateWebhook(ctx context.Context, w Webhook) error
+	DeleteWebhook(ctx context.Context, id string) error
+	InsertDelivery(ctx context.Context, d Delivery) error
+	UpdateDelivery(ctx context.Context, d Delivery) error
 
 	// NextSeq advances and returns the meeting's change sequence.
 	NextSeq(ctx context.Context, meetingID string) (int64, error)

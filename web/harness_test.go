@@ -41,6 +41,8 @@ type testServer struct {
 	http    *httptest.Server
 	URL     string
 	stopped bool
+
+	stopDeliveries func()
 }
 
 type option func(*testServer)
@@ -93,6 +95,10 @@ func (s *testServer) start() {
 	s.web = web.NewServer(s.webCfg, nil, hub, blobs, fstest.MapFS{"index.html": {Data: []byte("<!doctype html>client")}})
 	h.Config.Handler = s.web
 	h.Start()
+	dctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { hub.RunDeliveries(dctx, web.NewPoster(), s.web.ChatLink); close(done) }()
+	s.stopDeliveries = func() { cancel(); <-done }
 	s.http = h
 	s.stopped = false
 }
@@ -110,6 +116,7 @@ func (s *testServer) stop() {
 		s.t.Errorf("shutdown: %v", err)
 	}
 	s.http.Close()
+	s.stopDeliveries()
 	s.hub.Close()
 	if err := s.store.Close(); err != nil {
 		s.t.Errorf("close store: %v", err)

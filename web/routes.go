@@ -38,6 +38,13 @@ func addRoutes(r *httprouter.Router, s *Server, assets fs.FS) {
 	r.Handler(http.MethodGet, "/v2/sessions/:session_id/chat", admin(s.handleSessionChat()))
 	r.Handler(http.MethodGet, "/export/:session_id/chat.csv", s.handleExport())
 
+	r.Handler(http.MethodPost, "/v2/webhooks", admin(s.handleCreateWebhook()))
+	r.Handler(http.MethodGet, "/v2/webhooks", admin(s.handleListWebhooks()))
+	r.Handler(http.MethodGet, "/v2/webhooks/:webhook_id", admin(s.handleGetWebhook()))
+	r.Handler(http.MethodPatch, "/v2/webhooks/:webhook_id", admin(s.handleUpdateWebhook()))
+	r.Handler(http.MethodDelete, "/v2/webhooks/:webhook_id", admin(s.handleDeleteWebhook()))
+	r.Handler(http.MethodGet, "/v2/webhooks/:webhook_id/deliveries", admin(s.handleDeliveries()))
+
 	r.Handler(http.MethodGet, "/v2/realtime", s.handleRealtime())
 	r.Handler(http.MethodPost, "/v2/uploads", s.handleUpload())
 	r.Handler(http.MethodGet, "/files/:file_id/:name", s.handleFile())

@@ -130,6 +130,8 @@ func (h *Hub) UpdateMeeting(ctx context.Context, id string, in MeetingPatch) (Me
 		}
 		m.UpdatedAt = At(h.clock.Now())
 		out = m
+		ev := encodeEvent("meeting.updated", m)
+		tx.AfterCommit(func() { h.deliver(id, 0, nil, ev) })
 		return tx.UpdateMeeting(ctx, m)
 	})
 	if err != nil {

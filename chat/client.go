@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"sync"
+	"sync/atomic"
 )
 
 // Client is one authenticated connection of a participant.
@@ -14,6 +15,10 @@ type Client struct {
 	meetingID string
 	room      *room
 	conn      Conn
+
+	// readMark is how far the participant has read, for the read field
+	// of the events it receives.
+	readMark atomic.Int64
 
 	mu          sync.Mutex
 	participant Participant
@@ -59,7 +64,7 @@ func (c *Client) deliver(frame []byte, seq int64) {
 }
 
 func (c *Client) closeLocked(code int, reason string) {
-	if c.closed {
+	if c.closed || c.conn == nil {
 		return
 	}
 	c.closed = true
@@ -98,6 +103,7 @@ type AuthReply struct {
 	Participants []Participant `json:"participants"`
 	Pinned       []Message     `json:"pinned"`
 	Recent       []Message     `json:"recent"`
+	Unread       int           `json:"unread"`
 	Limits       Limits        `json:"limits"`
 }
 
@@ -179,6 +185,15 @@ func (h *Hub) Connect(ctx context.Context, p Participant, conn Conn, resume *Res
 		}
 		q.Limit, q.Pinned = 100, true
 		if reply.Pinned, err = rd.History(ctx, q); err != nil {
+			return err
+		}
+		mark, err := rd.ReadMark(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		c.readMark.Store(mark)
+		q.Limit, q.Pinned, q.AfterSeq, q.ExcludeUserID = 0, false, mark, p.ID
+		if reply.Unread, err = rd.CountMessages(ctx, q); err != nil {
 			return err
 		}
 		if resume == nil {
@@ -316,6 +331,7 @@ func (h *Hub) Disconnect(c *Client) {
 		return
 	}
 	delete(r.online, c.pid)
+	h.stopTyping(r, c.pid)
 	if r.session != nil {
 		sess := *r.session
 		ctx := context.Background()

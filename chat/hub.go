@@ -101,6 +101,8 @@ type room struct {
 	endTimer Timer
 	endGen   int
 
+	typing map[string]Timer // who is typing, with the timer that stops it
+
 	// mu guards clients; delivery takes only this lock, so it never waits
 	// for a join or a store write.
 	mu      sync.RWMutex
@@ -116,7 +118,7 @@ type presence struct {
 
 // buckets are one participant's token buckets and pending reset notices.
 type buckets struct {
-	messages, files           Limiter
+	messages, files, typing   Limiter
 	messagesReset, filesReset bool
 }
 
@@ -188,7 +190,7 @@ func (h *Hub) room(meetingID string) *room {
 	defer h.mu.Unlock()
 	r := h.rooms[meetingID]
 	if r == nil {
-		r = &room{id: meetingID, online: map[string]*presence{}, clients: map[*Client]struct{}{}}
+		r = &room{id: meetingID, online: map[string]*presence{}, clients: map[*Client]struct{}{}, typing: map[string]Timer{}}
 		h.rooms[meetingID] = r
 	}
 	return r
@@ -214,10 +216,31 @@ func encodeEvent(name string, data any) []byte {
 	return b
 }
 
+// frames is an event encoded once per variant: the message as unread, and
+// as read for its sender and everyone whose read mark covers it.
+type frames struct {
+	plain      []byte
+	read       []byte // nil: every receiver gets plain
+	author     string
+	createdSeq int64
+}
+
+func (f frames) forClient(c *Client) []byte {
+	if f.read != nil && (c.pid == f.author || c.readMark.Load() >= f.createdSeq) {
+		return f.read
+	}
+	return f.plain
+}
+
 // deliver queues a frame on every client of the meeting in audience (nil:
 // all). Chat changes call it from the store's writer in commit order, so
-// every client sees one order. The frame is encoded once for everyone.
+// every client sees one order. Frames are encoded once, not per client.
 func (h *Hub) deliver(meetingID string, seq int64, audience []string, frame []byte) {
+	h.deliverFrames(meetingID, seq, audience, "", frames{plain: frame})
+}
+
+// deliverFrames is deliver with read variants, skipping except's connections.
+func (h *Hub) deliverFrames(meetingID string, seq int64, audience []string, except string, f frames) {
 	r := h.lookupRoom(meetingID)
 	if r == nil {
 		return
@@ -225,13 +248,13 @@ func (h *Hub) deliver(meetingID string, seq int64, audience []string, frame []by
 	r.mu.RLock()
 	targets := make([]*Client, 0, len(r.clients))
 	for c := range r.clients {
-		if audience == nil || contains(audience, c.pid) {
+		if (audience == nil || contains(audience, c.pid)) && c.pid != except {
 			targets = append(targets, c)
 		}
 	}
 	r.mu.RUnlock()
 	for _, c := range targets {
-		c.deliver(frame, seq)
+		c.deliver(f.forClient(c), seq)
 	}
 }
 
@@ -274,11 +297,16 @@ func (h *Hub) commitChange(ctx context.Context, tx Tx, meetingID, messageID, eve
 	if err != nil {
 		return 0, err
 	}
-	frame := encodeEvent(event, data(seq))
-	if err := tx.AppendChange(ctx, Change{MeetingID: meetingID, Seq: seq, MessageID: messageID, Event: event, Audience: audience, Frame: frame}); err != nil {
+	v := data(seq)
+	f := frames{plain: encodeEvent(event, v)}
+	if m, ok := v.(Message); ok {
+		m.Read = true
+		f.read, f.author, f.createdSeq = encodeEvent(event, m), m.UserID, m.CreatedSeq
+	}
+	if err := tx.AppendChange(ctx, Change{MeetingID: meetingID, Seq: seq, MessageID: messageID, Event: event, Audience: audience, Frame: f.plain}); err != nil {
 		return 0, err
 	}
-	tx.AfterCommit(func() { h.deliver(meetingID, seq, audience, frame) })
+	tx.AfterCommit(func() { h.deliverFrames(meetingID, seq, audience, "", f) })
 	return seq, nil
 }
 
@@ -288,7 +316,7 @@ func (h *Hub) bucketsOf(participantID string) *buckets {
 	defer h.mu.Unlock()
 	b := h.buckets[participantID]
 	if b == nil {
-		b = &buckets{messages: h.newLimiter(h.cfg.MessagesPerMinute), files: h.newLimiter(h.cfg.FilesPerMinute)}
+		b = &buckets{messages: h.newLimiter(h.cfg.MessagesPerMinute), files: h.newLimiter(h.cfg.FilesPerMinute), typing: h.newLimiter(typingPerMinute)}
 		h.buckets[participantID] = b
 	}
 	return b

@@ -91,9 +91,10 @@ func (c *Client) Send(ctx context.Context, req SendRequest) (Message, error) {
 	if err := h.take(c.meetingID, p.ID, KindMessages); err != nil {
 		return Message{}, err
 	}
-	// The sender is connected, so the session can't end under us; reading
-	// it here keeps the writer from ever waiting on a room lock.
-	sessionID, err := h.liveSessionID(c.meetingID)
+	// A connected sender keeps the session live; for one that isn't (the
+	// HTTP API) it is started if need be. Reading it here, outside the
+	// update, keeps the writer from ever waiting on a room lock.
+	sessionID, err := h.sessionFor(ctx, c)
 	if err != nil {
 		return Message{}, err
 	}
@@ -301,6 +302,43 @@ func (h *Hub) liveSessionID(meetingID string) (string, error) {
 		}
 	}
 	return "", errorf(ErrConflict, "no_session", "the meeting has no live session")
+}
+
+// sessionFor is the session a client's message belongs to. A client
+// without a connection (the HTTP API) starts one when none is live, which
+// ends a keep-alive later like any other.
+func (h *Hub) sessionFor(ctx context.Context, c *Client) (string, error) {
+	if c.conn != nil {
+		return h.liveSessionID(c.meetingID)
+	}
+	r := c.room
+	r.life.Lock()
+	defer r.life.Unlock()
+	if r.session != nil {
+		return r.session.ID, nil
+	}
+	meeting, err := h.store.Meeting(ctx, c.meetingID)
+	if err != nil {
+		return "", err
+	}
+	if meeting.Status != StatusActive {
+		return "", errorf(ErrForbidden, "meeting_inactive", "the meeting is not active")
+	}
+	s := Session{ID: NewID(), MeetingID: r.id, Status: SessionLive, StartedAt: At(h.clock.Now())}
+	err = h.store.Update(ctx, func(tx Tx) error {
+		if err := tx.InsertSession(ctx, s); err != nil {
+			return err
+		}
+		return h.enqueue(ctx, tx, EventMeetingStarted, eventPayload{Event: EventMeetingStarted, Meeting: meetingOf(meeting, s)})
+	})
+	if err != nil {
+		return "", err
+	}
+	r.session = &s
+	if len(r.online) == 0 {
+		h.scheduleEnd(r)
+	}
+	return s.ID, nil
 }
 
 // Edit changes the text of a message. Only its sender may, or a moderator.

@@ -213,11 +213,13 @@ type HistoryQuery struct {
 	BeforeSeq, AfterSeq   int64
 	BeforeTime, AfterTime time.Time
 
-	Limit      int
-	WithUserID string // private thread between viewer and this participant
-	Pinned     bool
-	UserID     string
-	Type       string
+	Limit         int
+	Offset        int
+	WithUserID    string // private thread between viewer and this participant
+	ExcludeUserID string
+	Pinned        bool
+	UserID        string
+	Type          string
 }
 
 // NewID returns a random UUID (version 4), the form of every id parley makes.

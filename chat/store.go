@@ -52,6 +52,12 @@ type Reader interface {
 	// including deleted messages (deleted reports that).
 	MessageByClientID(ctx context.Context, userID, clientID string) (m Message, deleted bool, err error)
 	History(ctx context.Context, q HistoryQuery) ([]Message, error)
+	CountMessages(ctx context.Context, q HistoryQuery) (int, error)
+	// Search finds messages matching an FTS5 query among those q selects, best first.
+	Search(ctx context.Context, q HistoryQuery, match string) ([]Message, error)
+	ReadMark(ctx context.Context, participantID string) (int64, error)
+	// Reaction returns a reaction and the id of its message.
+	Reaction(ctx context.Context, id string) (Reaction, string, error)
 	EachSessionMessage(ctx context.Context, sessionID string, fn func(Message) error) error
 	// Upload returns an upload that has not been removed.
 	Upload(ctx context.Context, id string) (Upload, error)
@@ -101,6 +107,12 @@ type Tx interface {
 	// DeleteMessage removes a message's content and scrubs the frames of
 	// its earlier changes, so it is gone from history, resume and export.
 	DeleteMessage(ctx context.Context, id string, at time.Time) error
+
+	// InsertReaction adds a reaction, or returns the same one already there.
+	InsertReaction(ctx context.Context, messageID string, r Reaction, at time.Time) (Reaction, error)
+	DeleteReaction(ctx context.Context, id string) error
+	// SetReadMark moves a participant's read mark forward (never back).
+	SetReadMark(ctx context.Context, participantID, messageID string, seq int64, at time.Time) error
 
 	InsertUpload(ctx context.Context, u Upload) error
 	SetUploadMessage(ctx context.Context, uploadID, messageID string) error

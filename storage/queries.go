@@ -354,7 +354,12 @@ func scanMessage(r rowScanner) (chat.Message, error) {
 
 func (q queries) Message(ctx context.Context, id string) (chat.Message, error) {
 	m, err := scanMessage(q.q.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE m.id = ? AND m.deleted_at IS NULL`, id))
-	return m, wrap("message", err)
+	if err != nil {
+		return m, wrap("message", err)
+	}
+	msgs := []chat.Message{m}
+	err = q.decorate(ctx, msgs, "")
+	return msgs[0], err
 }
 
 func (q queries) MessageByClientID(ctx context.Context, userID, clientID string) (chat.Message, bool, error) {
@@ -372,9 +377,9 @@ type extraScanner struct {
 
 func (e extraScanner) Scan(dest ...any) error { return e.r.Scan(append(dest, e.extra)...) }
 
-// History selects, in SQL, the messages the viewer may see: public ones,
-// its own, and private ones addressed to it.
-func (q queries) History(ctx context.Context, h chat.HistoryQuery) ([]chat.Message, error) {
+// visibleWhere builds the WHERE clause for what a viewer may see of a
+// meeting: public messages, its own, and private ones addressed to it.
+func visibleWhere(h chat.HistoryQuery) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
@@ -394,28 +399,36 @@ func (q queries) History(ctx context.Context, h chat.HistoryQuery) ([]chat.Messa
 	if h.UserID != "" {
 		add(`m.user_id = ?`, h.UserID)
 	}
+	if h.ExcludeUserID != "" {
+		add(`m.user_id != ?`, h.ExcludeUserID)
+	}
 	if h.Type != "" {
 		add(`m.type = ?`, h.Type)
 	}
-	asc := false
 	switch {
 	case h.BeforeSeq > 0:
 		add(`m.created_seq < ?`, h.BeforeSeq)
 	case h.AfterSeq > 0:
 		add(`m.created_seq > ?`, h.AfterSeq)
-		asc = true
 	case !h.BeforeTime.IsZero():
 		add(`m.created_at < ?`, ms(h.BeforeTime))
 	case !h.AfterTime.IsZero():
 		add(`m.created_at > ?`, ms(h.AfterTime))
-		asc = true
 	}
+	return strings.Join(where, " AND "), args
+}
+
+// History selects, in SQL, the messages the viewer may see, oldest first,
+// with their reactions and the viewer's read state.
+func (q queries) History(ctx context.Context, h chat.HistoryQuery) ([]chat.Message, error) {
+	where, args := visibleWhere(h)
+	asc := h.AfterSeq > 0 || !h.AfterTime.IsZero()
 	order := "DESC"
 	if asc {
 		order = "ASC"
 	}
-	args = append(args, h.Limit)
-	rows, err := q.q.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE `+strings.Join(where, " AND ")+` ORDER BY m.created_seq `+order+` LIMIT ?`, args...)
+	args = append(args, h.Limit, h.Offset)
+	rows, err := q.q.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m WHERE `+where+` ORDER BY m.created_seq `+order+` LIMIT ? OFFSET ?`, args...)
 	if err != nil {
 		return nil, wrap("history", err)
 	}
@@ -428,7 +441,131 @@ func (q queries) History(ctx context.Context, h chat.HistoryQuery) ([]chat.Messa
 			out[i], out[j] = out[j], out[i]
 		}
 	}
-	return out, nil
+	return out, q.decorate(ctx, out, h.ViewerID)
+}
+
+// CountMessages counts what History would return without a limit.
+func (q queries) CountMessages(ctx context.Context, h chat.HistoryQuery) (int, error) {
+	where, args := visibleWhere(h)
+	var n int
+	err := q.q.QueryRowContext(ctx, `SELECT count(*) FROM messages m WHERE `+where, args...).Scan(&n)
+	return n, wrap("count messages", err)
+}
+
+// decorate adds reactions (one query for all the messages) and, when
+// there is a viewer, its read state.
+func (q queries) decorate(ctx context.Context, msgs []chat.Message, viewerID string) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	index := make(map[string]int, len(msgs))
+	ids := make([]any, len(msgs))
+	for i := range msgs {
+		index[msgs[i].ID] = i
+		ids[i] = msgs[i].ID
+	}
+	rows, err := q.q.QueryContext(ctx, `SELECT id, message_id, user_id, reaction FROM reactions WHERE message_id IN (?`+strings.Repeat(",?", len(ids)-1)+`) ORDER BY created_at, id`, ids...)
+	if err != nil {
+		return wrap("reactions", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r chat.Reaction
+		var mid string
+		if err := rows.Scan(&r.ReactionID, &mid, &r.UserID, &r.Reaction); err != nil {
+			return wrap("reactions", err)
+		}
+		m := &msgs[index[mid]]
+		m.Reactions = append(m.Reactions, r)
+	}
+	if err := rows.Err(); err != nil {
+		return wrap("reactions", err)
+	}
+	if viewerID == "" {
+		return nil
+	}
+	mark, err := q.ReadMark(ctx, viewerID)
+	if err != nil {
+		return err
+	}
+	for i := range msgs {
+		msgs[i].Read = msgs[i].UserID == viewerID || msgs[i].CreatedSeq <= mark
+	}
+	return nil
+}
+
+// Search finds visible messages matching a full-text query, best first.
+func (q queries) Search(ctx context.Context, h chat.HistoryQuery, match string) ([]chat.Message, error) {
+	where, args := visibleWhere(h)
+	args = append([]any{match}, args...)
+	args = append(args, h.Limit)
+	rows, err := q.q.QueryContext(ctx, `SELECT `+messageCols+` FROM messages_fts f JOIN messages m ON m.id = f.message_id
+		WHERE messages_fts MATCH ? AND `+where+` ORDER BY bm25(messages_fts), m.created_seq DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, wrap("search", err)
+	}
+	out, err := collect(rows, scanMessage)
+	if err != nil {
+		return nil, wrap("search", err)
+	}
+	return out, q.decorate(ctx, out, h.ViewerID)
+}
+
+// ReadMark is the creation seq up to which a participant has read (0: none).
+func (q queries) ReadMark(ctx context.Context, participantID string) (int64, error) {
+	var seq int64
+	err := q.q.QueryRowContext(ctx, `SELECT seq FROM read_marks WHERE participant_id = ?`, participantID).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return seq, wrap("read mark", err)
+}
+
+func (q queries) Reaction(ctx context.Context, id string) (chat.Reaction, string, error) {
+	var r chat.Reaction
+	var mid string
+	err := q.q.QueryRowContext(ctx, `SELECT id, message_id, user_id, reaction FROM reactions WHERE id = ?`, id).Scan(&r.ReactionID, &mid, &r.UserID, &r.Reaction)
+	return r, mid, wrap("reaction", err)
+}
+
+func (q *writeTx) InsertReaction(ctx context.Context, messageID string, r chat.Reaction, at time.Time) (chat.Reaction, error) {
+	// The same reaction twice is one: the first one's id comes back.
+	err := q.q.QueryRowContext(ctx, `INSERT INTO reactions (id, message_id, user_id, reaction, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (message_id, user_id, reaction) DO UPDATE SET reaction = excluded.reaction RETURNING id`,
+		r.ReactionID, messageID, r.UserID, r.Reaction, ms(at)).Scan(&r.ReactionID)
+	return r, wrap("insert reaction", err)
+}
+
+func (q *writeTx) DeleteReaction(ctx context.Context, id string) error {
+	_, err := q.q.ExecContext(ctx, `DELETE FROM reactions WHERE id = ?`, id)
+	return wrap("delete reaction", err)
+}
+
+func (q *writeTx) SetReadMark(ctx context.Context, participantID, messageID string, seq int64, at time.Time) error {
+	_, err := q.q.ExecContext(ctx, `INSERT INTO read_marks (participant_id, seq, message_id, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (participant_id) DO UPDATE SET seq = excluded.seq, message_id = excluded.message_id, updated_at = excluded.updated_at
+		WHERE excluded.seq > read_marks.seq`, participantID, seq, messageID, ms(at))
+	return wrap("set read mark", err)
+}
+
+// ftsBody is what the index knows of a message: its text, or a file's name.
+func ftsBody(m chat.Message) string {
+	if m.Type == chat.TypeFile {
+		return m.Name
+	}
+	return m.Message
+}
+
+func (q *writeTx) indexMessage(ctx context.Context, m chat.Message) error {
+	if _, err := q.q.ExecContext(ctx, `DELETE FROM messages_fts WHERE message_id = ?`, m.ID); err != nil {
+		return wrap("unindex message", err)
+	}
+	if body := ftsBody(m); body != "" {
+		if _, err := q.q.ExecContext(ctx, `INSERT INTO messages_fts (body, message_id) VALUES (?, ?)`, body, m.ID); err != nil {
+			return wrap("index message", err)
+		}
+	}
+	return nil
 }
 
 func (q queries) EachSessionMessage(ctx context.Context, sessionID string, fn func(chat.Message) error) error {
@@ -478,22 +615,33 @@ func (q *writeTx) InsertMessage(ctx context.Context, m chat.Message) error {
 			return wrap("insert message target", err)
 		}
 	}
-	return nil
+	return q.indexMessage(ctx, m)
 }
 
 func (q *writeTx) UpdateMessage(ctx context.Context, m chat.Message) error {
 	_, err := q.q.ExecContext(ctx, `UPDATE messages SET body = ?, is_edited = ?, pinned = ?, seq = ?,
 		upload_id = ?, link = ?, thumbnail = ?, width = ?, height = ?, file_name = ?, file_size = ? WHERE id = ?`,
 		m.Message, m.IsEdited, m.Pinned, m.Seq, m.UploadID, m.Link, m.Thumbnail, m.Width, m.Height, m.Name, m.Size, m.ID)
-	return wrap("update message", err)
+	if err != nil {
+		return wrap("update message", err)
+	}
+	return q.indexMessage(ctx, m)
 }
 
 func (q *writeTx) DeleteMessage(ctx context.Context, id string, at time.Time) error {
 	if _, err := q.q.ExecContext(ctx, `UPDATE messages SET body = '', metadata = '{}', pinned = 0, link = '', thumbnail = '', file_name = '', deleted_at = ? WHERE id = ?`, ms(at), id); err != nil {
 		return wrap("delete message", err)
 	}
-	_, err := q.q.ExecContext(ctx, `UPDATE changes SET frame = NULL WHERE message_id = ?`, id)
-	return wrap("scrub changes", err)
+	for _, stmt := range []string{
+		`UPDATE changes SET frame = NULL WHERE message_id = ?`,
+		`DELETE FROM messages_fts WHERE message_id = ?`,
+		`DELETE FROM reactions WHERE message_id = ?`,
+	} {
+		if _, err := q.q.ExecContext(ctx, stmt, id); err != nil {
+			return wrap("delete message", err)
+		}
+	}
+	return nil
 }
 
 // --- change log ---

@@ -534,6 +534,11 @@ func TestAdminChangesReachSockets(t *testing.T) {
 	}
 	alice = s.join(tok.Token)
 	s.mustAPI("PATCH", "/v2/meetings/"+m.ID, map[string]any{"status": "INACTIVE"}, 200, nil)
+	var updated chat.Meeting
+	json.Unmarshal(alice.event("meeting.updated").Data, &updated)
+	if updated.Status != "INACTIVE" {
+		t.Fatalf("meeting.updated %+v", updated)
+	}
 	var ended struct {
 		SessionID string `json:"session_id"`
 	}

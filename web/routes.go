@@ -47,6 +47,8 @@ func addRoutes(r *httprouter.Router, s *Server, assets fs.FS) {
 
 	r.Handler(http.MethodGet, "/v2/realtime", s.handleRealtime())
 	r.Handler(http.MethodPost, "/v2/uploads", s.handleUpload())
+	r.Handler(http.MethodPost, "/api/chat", s.handleChatAction())
+	r.Handler(http.MethodGet, "/api/chat/:chatId/messages", s.handleChatPage())
 	r.Handler(http.MethodGet, "/files/:file_id/:name", s.handleFile())
 
 	r.Handler(http.MethodGet, "/", handleStatic(assets, "index.html"))
@@ -69,11 +71,18 @@ func handleStatic(assets fs.FS, name string) http.Handler {
 
 // realtimeOps lists every operation of the realtime protocol (SPEC §4).
 var realtimeOps = map[string]opFunc{
-	"chat.send":    op((*chat.Client).Send),
-	"chat.edit":    op((*chat.Client).Edit),
-	"chat.delete":  op((*chat.Client).Delete),
-	"chat.pin":     op((*chat.Client).Pin),
-	"chat.unpin":   op((*chat.Client).Unpin),
-	"chat.history": op((*chat.Client).History),
-	"ping":         op(ping),
+	"chat.send":      op((*chat.Client).Send),
+	"chat.edit":      op((*chat.Client).Edit),
+	"chat.delete":    op((*chat.Client).Delete),
+	"chat.pin":       op((*chat.Client).Pin),
+	"chat.unpin":     op((*chat.Client).Unpin),
+	"chat.history":   op((*chat.Client).History),
+	"chat.react":     op((*chat.Client).React),
+	"chat.unreact":   op((*chat.Client).Unreact),
+	"chat.read":      op((*chat.Client).MarkRead),
+	"chat.typing":    op((*chat.Client).Typing),
+	"chat.page":      op((*chat.Client).Page),
+	"chat.search":    op((*chat.Client).Search),
+	"meeting.update": op((*chat.Client).UpdateMeeting),
+	"ping":           op(ping),
 }

@@ -6,5 +6,5 @@ import "embed"
 
 // FS holds the web client.
 //
-//go:embed index.html
+//go:embed index.html sdk
 var FS embed.FS

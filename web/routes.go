@@ -52,6 +52,7 @@ func addRoutes(r *httprouter.Router, s *Server, assets fs.FS) {
 	r.Handler(http.MethodGet, "/files/:file_id/:name", s.handleFile())
 
 	r.Handler(http.MethodGet, "/", handleStatic(assets, "index.html"))
+	r.Handler(http.MethodGet, "/sdk/parley.js", handleStatic(assets, "sdk/parley.js"))
 	r.Handler(http.MethodGet, "/static/*filepath", http.StripPrefix("/static/", http.FileServer(http.FS(assets))))
 }
 

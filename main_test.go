@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"parley/static"
 )
 
 // startRun runs the server in-process as main would, and returns its
@@ -259,5 +262,45 @@ func TestDependencyDirection(t *testing.T) {
 				t.Errorf("%s depends on %s", pkg, dep)
 			}
 		}
+	}
+}
+
+// TestEmbeddedClient: the binary serves the web client, the admin page and
+// the SDK from its embedded files, pages under a strict CSP, and the
+// client's first load stays within its 150 KB budget of JS and CSS.
+func TestEmbeddedClient(t *testing.T) {
+	lines, stop := startRun(t, []string{"--listen", "127.0.0.1:0", "--data", t.TempDir()}, nil)
+	_, m := readUntil(t, lines, listening)
+	defer stop()
+	base := m[1]
+	for path, want := range map[string]string{
+		"/":               "text/html",
+		"/admin":          "text/html",
+		"/sdk/parley.js":  "text/javascript",
+		"/static/app.js":  "text/javascript",
+		"/static/app.css": "text/css",
+	} {
+		res, err := http.Get(base + path)
+		if err != nil || res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), want) {
+			t.Fatalf("%s: %v %v %s", path, err, res.StatusCode, res.Header.Get("Content-Type"))
+		}
+		if want == "text/html" && !strings.Contains(res.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+			t.Fatalf("%s without CSP", path)
+		}
+		res.Body.Close()
+	}
+	if res, _ := http.Get(base + "/static/"); res.StatusCode != 404 {
+		t.Fatalf("directory listing: %d", res.StatusCode)
+	}
+	total := 0
+	for _, f := range []string{"app.js", "app.css", "sdk/parley.js"} {
+		b, err := fs.ReadFile(static.FS, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(b)
+	}
+	if total > 150<<10 {
+		t.Fatalf("first load is %d bytes of JS and CSS; the budget is 150 KB", total)
 	}
 }

@@ -175,10 +175,11 @@ test("rateLimitReset after the bucket refills", async () => {
     const alice = await sdk.ParleyClient.init({ authToken: s.alice.token, baseURI: fast.url });
     await alice.join();
     for (let i = 0; i < 60; i++) await alice.chat.sendTextMessage(`m${i}`);
+    const reset = until(alice.chat, "rateLimitReset");
     const err = await alice.chat.sendTextMessage("one too many").catch((e) => e);
     assert.equal(err.code, "rate_limited");
     assert.ok(err.retryAfterMs > 0 && err.retryAfterMs <= 1000);
-    assert.equal((await until(alice.chat, "rateLimitReset")).kind, "messages");
+    assert.equal((await reset).kind, "messages");
     await alice.chat.sendTextMessage("after the reset");
     await alice.leave();
   } finally {
@@ -189,8 +190,9 @@ test("rateLimitReset after the bucket refills", async () => {
 test("resume after a server restart keeps messages complete", async () => {
   const s = await server.meeting(["Alice", "Bob"]);
   const { alice, bob } = await joinAll(s, ["alice", "bob"]);
+  const arrived = until(bob.chat, "chatUpdate", ({ message }) => message?.message === "before the crash");
   await alice.chat.sendTextMessage("before the crash");
-  await until(bob.chat, "chatUpdate", ({ message }) => message?.message === "before the crash");
+  await arrived;
 
   const reconnecting = until(bob, "reconnecting");
   await server.kill();
@@ -201,7 +203,7 @@ test("resume after a server restart keeps messages complete", async () => {
   await whileDown;
   await waitFor(() => alice.connected && bob.connected);
   const after = await alice.chat.sendTextMessage("after the restart");
-  await until(bob.chat, "chatUpdate", ({ message }) => message?.id === after.id);
+  await waitFor(() => bob.chat.messages.some((m) => m.id === after.id));
   const texts = bob.chat.messages.map((m) => m.message);
   assert.deepEqual(texts, ["before the crash", "sent while down", "after the restart"]);
   const page = await bob.chat.getMessages();

@@ -3,6 +3,7 @@ package web
 import (
 	"io/fs"
 	"net/http"
+	"strings"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -51,9 +52,10 @@ func addRoutes(r *httprouter.Router, s *Server, assets fs.FS) {
 	r.Handler(http.MethodGet, "/api/chat/:chatId/messages", s.handleChatPage())
 	r.Handler(http.MethodGet, "/files/:file_id/:name", s.handleFile())
 
-	r.Handler(http.MethodGet, "/", handleStatic(assets, "index.html"))
+	r.Handler(http.MethodGet, "/", handlePage(assets, "index.html"))
+	r.Handler(http.MethodGet, "/admin", handlePage(assets, "admin.html"))
 	r.Handler(http.MethodGet, "/sdk/parley.js", handleStatic(assets, "sdk/parley.js"))
-	r.Handler(http.MethodGet, "/static/*filepath", http.StripPrefix("/static/", http.FileServer(http.FS(assets))))
+	r.Handler(http.MethodGet, "/static/*filepath", s.handleAssets(assets))
 }
 
 func handleHealthz() http.Handler {
@@ -66,7 +68,36 @@ func handleHealthz() http.Handler {
 func handleStatic(assets fs.FS, name string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-cache")
 		http.ServeFileFS(w, r, assets, name)
+	})
+}
+
+// pagePolicy lets parley's pages load only their own scripts and styles;
+// images may come from anywhere the server's links point.
+const pagePolicy = "default-src 'self'; img-src 'self' data: blob: http: https:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+
+// handlePage serves an HTML page with a strict content security policy.
+func handlePage(assets fs.FS, name string) http.Handler {
+	static := handleStatic(assets, name)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", pagePolicy)
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		static.ServeHTTP(w, r)
+	})
+}
+
+// handleAssets serves the client's scripts and styles.
+func (s *Server) handleAssets(assets fs.FS) http.Handler {
+	files := http.StripPrefix("/static/", http.FileServer(http.FS(assets)))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			writeError(w, s.log, chat.ErrNotFound) // no directory listings
+			return
+		}
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
 	})
 }
 

@@ -430,6 +430,8 @@ class Chat extends Emitter {
   async fetchPublicMessages(opts) {
     return (await this._history(opts)).filter((m) => !m.targetUserIds || m.targetUserIds.length === 0);
   }
+  /** Everything the participant may see (public and its private messages): parley's extension. */
+  fetchMessages(opts) { return this._history(opts); }
   /** The private thread with `userId`. */
   fetchPrivateMessages(opts = {}) { return this._history(opts, { with_user_id: opts.userId }); }
   fetchPinnedMessages(opts) { return this._history(opts, { pinned: true }); }

@@ -205,3 +205,49 @@ test("the admin page creates a meeting and a working join link", async () => {
   await ctx.close();
   await phone.close();
 });
+
+test("older messages on scroll, delete, drag and drop, paste, dark mode", async () => {
+  const s = await server.meeting(["Alice", "Bob"]);
+  for (let i = 0; i < 60; i++) {
+    const res = await fetch(server.url + "/api/chat", {
+      method: "POST",
+      headers: { Authorization: "Bearer " + s.bob.token, "Content-Type": "application/json" },
+      body: JSON.stringify({ type: "SEND_MSG", chatId: s.meeting.id, message: `history ${i}` }),
+    });
+    assert.equal(res.status, 200);
+  }
+  const ctx = await browser.newContext({ viewport: { width: 900, height: 700 }, colorScheme: "dark" });
+  const alice = await ctx.newPage();
+  await alice.goto(`${server.url}/#token=${s.alice.token}`);
+  await alice.locator("#status", { hasText: "as Alice" }).waitFor();
+  assert.equal(await alice.locator(".msg").count(), 50, "the auth reply brings the last 50");
+  await alice.locator("#messages").evaluate((l) => { l.scrollTop = 0; l.dispatchEvent(new Event("scroll")); });
+  await message(alice, "history 0").waitFor();
+  assert.equal(await alice.locator(".msg").count(), 60);
+
+  // Drag and drop a file, paste an image.
+  await alice.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(["dropped bytes"], "dropped.txt", { type: "text/plain" }));
+    document.querySelector(".chat").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await alice.locator(".file", { hasText: "dropped.txt" }).waitFor();
+  await alice.evaluate(async (b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], "pasted.png", { type: "image/png" }));
+    document.getElementById("text").dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true }));
+  }, PNG.toString("base64"));
+  await alice.locator(".msg .thumb img").waitFor();
+
+  // Delete one's own message, after confirming.
+  await send(alice, "regrettable");
+  await message(alice, "regrettable").hover();
+  alice.once("dialog", (d) => d.accept());
+  await message(alice, "regrettable").getByRole("button", { name: "Delete" }).click();
+  await message(alice, "regrettable").waitFor({ state: "detached" });
+  const bg = await alice.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(bg, "rgb(19, 19, 22)", "dark theme");
+  await alice.screenshot({ path: join(shots, "dark.png") });
+  await ctx.close();
+});

@@ -188,13 +188,7 @@ func (c *Client) republish(ctx context.Context, tx Tx, id string) (Message, erro
 	if err != nil {
 		return Message{}, err
 	}
-	if _, err := c.hub.commitChange(ctx, tx, c.meetingID, m.ID, "chat.updated", m.audience(), func(seq int64) any {
-		m.Seq = seq
-		return m
-	}); err != nil {
-		return Message{}, err
-	}
-	return m, tx.UpdateMessage(ctx, m)
+	return c.commitMessage(ctx, tx, m, "chat.updated")
 }
 
 // MarkRead marks a message, and every earlier one, read for the
@@ -245,15 +239,12 @@ func advance(v *atomic.Int64, to int64) {
 
 // latest is the newest message the client may see.
 func (c *Client) latest(ctx context.Context) (Message, error) {
-	h := c.hub
-	meeting, err := h.store.Meeting(ctx, c.meetingID)
+	q, err := c.visibleQuery(ctx)
 	if err != nil {
 		return Message{}, err
 	}
-	sessionID, _ := h.liveSessionID(c.meetingID)
-	q := h.historyBase(meeting, c.pid, sessionID)
 	q.Limit = 1
-	msgs, err := h.store.History(ctx, q)
+	msgs, err := c.hub.store.History(ctx, q)
 	if err != nil {
 		return Message{}, err
 	}
@@ -321,7 +312,6 @@ func (h *Hub) sendTyping(r *room, pid string, typing bool) {
 // Page returns a page of 25 messages the client may see, page 1 the
 // newest, oldest first within the page.
 func (c *Client) Page(ctx context.Context, req PageRequest) (PageResult, error) {
-	h := c.hub
 	page := 1
 	if req.Page != nil {
 		page = *req.Page
@@ -329,14 +319,12 @@ func (c *Client) Page(ctx context.Context, req PageRequest) (PageResult, error) 
 	if page < 1 {
 		return PageResult{}, errorf(ErrInvalid, "invalid_request", "page must be 1 or more")
 	}
-	meeting, err := h.store.Meeting(ctx, c.meetingID)
+	q, err := c.visibleQuery(ctx)
 	if err != nil {
 		return PageResult{}, err
 	}
-	sessionID, _ := h.liveSessionID(c.meetingID)
-	q := h.historyBase(meeting, c.pid, sessionID)
 	res := PageResult{Page: page, Messages: []Message{}}
-	err = h.store.View(ctx, func(r Reader) error {
+	err = c.hub.store.View(ctx, func(r Reader) error {
 		if res.TotalMessages, err = r.CountMessages(ctx, q); err != nil {
 			return err
 		}
@@ -351,7 +339,6 @@ func (c *Client) Page(ctx context.Context, req PageRequest) (PageResult, error) 
 // Search finds the messages the client may see that match a query, best
 // first. Words match whole, the last one also as a prefix.
 func (c *Client) Search(ctx context.Context, req SearchRequest) (SearchResult, error) {
-	h := c.hub
 	if req.Limit == 0 {
 		req.Limit = 20
 	}
@@ -362,14 +349,12 @@ func (c *Client) Search(ctx context.Context, req SearchRequest) (SearchResult, e
 	if match == "" || utf8.RuneCountInString(req.Query) > 200 {
 		return SearchResult{}, errorf(ErrInvalid, "invalid_request", "query must have 1 to 200 characters with a letter or digit")
 	}
-	meeting, err := h.store.Meeting(ctx, c.meetingID)
+	q, err := c.visibleQuery(ctx)
 	if err != nil {
 		return SearchResult{}, err
 	}
-	sessionID, _ := h.liveSessionID(c.meetingID)
-	q := h.historyBase(meeting, c.pid, sessionID)
 	q.Limit = req.Limit
-	msgs, err := h.store.Search(ctx, q, match)
+	msgs, err := c.hub.store.Search(ctx, q, match)
 	if msgs == nil {
 		msgs = []Message{}
 	}

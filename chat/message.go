@@ -57,7 +57,8 @@ type HistoryResult struct {
 	HasMore  bool      `json:"has_more"`
 }
 
-// preset returns the permissions of the client's participant.
+// perms returns the client's participant and its preset's permissions,
+// refusing a token that has expired since the connection was made.
 func (c *Client) perms(ctx context.Context) (Participant, ChatPerms, error) {
 	p := c.Participant()
 	if !c.hub.clock.Now().Before(p.TokenExpiresAt.Time) {
@@ -412,9 +413,8 @@ func mayChange(p Participant, perms ChatPerms, m Message, verb string) error {
 // change applies f to a visible message in the writer and publishes the
 // resulting event to the message's audience.
 func (c *Client) change(ctx context.Context, id, event string, f func(Tx, *Message) error) (Message, error) {
-	h := c.hub
 	var out Message
-	err := h.store.Update(ctx, func(tx Tx) error {
+	err := c.hub.store.Update(ctx, func(tx Tx) error {
 		m, err := visibleMessage(ctx, tx, c.meetingID, c.pid, id)
 		if err != nil {
 			return err
@@ -427,19 +427,22 @@ func (c *Client) change(ctx context.Context, id, event string, f func(Tx, *Messa
 			out = m // nothing changed: no new seq, no event
 			return nil
 		}
-		if _, err := h.commitChange(ctx, tx, c.meetingID, m.ID, event, m.audience(), func(seq int64) any {
-			m.Seq = seq
-			return m
-		}); err != nil {
-			return err
-		}
-		if err := tx.UpdateMessage(ctx, m); err != nil {
-			return err
-		}
-		out = m
-		return nil
+		out, err = c.commitMessage(ctx, tx, m, event)
+		return err
 	})
 	return out, err
+}
+
+// commitMessage stores a changed message under the meeting's next seq and
+// sends event with it to the message's audience once committed.
+func (c *Client) commitMessage(ctx context.Context, tx Tx, m Message, event string) (Message, error) {
+	if _, err := c.hub.commitChange(ctx, tx, c.meetingID, m.ID, event, m.audience(), func(seq int64) any {
+		m.Seq = seq
+		return m
+	}); err != nil {
+		return Message{}, err
+	}
+	return m, tx.UpdateMessage(ctx, m)
 }
 
 // Delete removes a message for everyone. Only its sender may, or a moderator.
@@ -526,12 +529,10 @@ func (c *Client) History(ctx context.Context, req HistoryRequest) (HistoryResult
 	if req.Type != "" && req.Type != TypeText && req.Type != TypeImage && req.Type != TypeFile {
 		return HistoryResult{}, errorf(ErrInvalid, "invalid_request", "type must be text, image or file")
 	}
-	meeting, err := h.store.Meeting(ctx, c.meetingID)
+	q, err := c.visibleQuery(ctx)
 	if err != nil {
 		return HistoryResult{}, err
 	}
-	sessionID, _ := h.liveSessionID(c.meetingID)
-	q := h.historyBase(meeting, c.pid, sessionID)
 	q.Limit, q.WithUserID, q.Pinned, q.UserID, q.Type = req.Limit+1, req.WithUserID, req.Pinned, req.UserID, req.Type
 	if req.Before != nil {
 		if q.BeforeSeq, q.BeforeTime, err = c.cursor(ctx, req.Before); err != nil {
@@ -569,6 +570,16 @@ func (h *Hub) historyBase(m Meeting, viewerID, sessionID string) HistoryQuery {
 		}
 	}
 	return q
+}
+
+// visibleQuery is the base query for what the client may see now.
+func (c *Client) visibleQuery(ctx context.Context) (HistoryQuery, error) {
+	meeting, err := c.hub.store.Meeting(ctx, c.meetingID)
+	if err != nil {
+		return HistoryQuery{}, err
+	}
+	sessionID, _ := c.hub.liveSessionID(c.meetingID)
+	return c.hub.historyBase(meeting, c.pid, sessionID), nil
 }
 
 // cursor reads a history cursor: unix milliseconds, or the id of a visible message.

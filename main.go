@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // profiles on --debug-listen only
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"parley/bench"
 	"parley/chat"
 	"parley/static"
 	"parley/storage"
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return backup(ctx, args, getenv, stdout, stderr)
 	case "export":
 		return export(ctx, args, getenv, stdout, stderr)
+	case "bench":
+		return runBench(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "parley", version)
 		return nil
@@ -67,6 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const usage = `usage: parley [serve] [flags]   run the server (parley serve -h lists flags)
        parley export SESSION_ID [-o FILE]  write a session's chat as CSV
        parley backup FILE          write a consistent copy of the database
+       parley bench [flags]        load-test a running server (parley bench -h)
        parley version              print the version`
 
 // env reads flag defaults from the environment; a flag given on the
@@ -111,6 +116,7 @@ func (e env) bool(name string, def bool) bool {
 // serveConfig is everything serve reads from flags and environment.
 type serveConfig struct {
 	listen, data, publicURL, apiKeyFile, synchronous, origins string
+	debugListen                                               string
 	logLevel, logFormat                                       string
 	demo, trustProxy                                          bool
 	hub                                                       chat.Config
@@ -128,6 +134,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&c.apiKeyFile, "api-key-file", e.str("PARLEY_API_KEY_FILE", ""), "file holding the admin key (PARLEY_API_KEY_FILE; or set PARLEY_API_KEY)")
 	fs.StringVar(&c.synchronous, "synchronous", e.str("PARLEY_SYNCHRONOUS", "FULL"), "SQLite synchronous: FULL survives power loss, NORMAL only crashes (PARLEY_SYNCHRONOUS)")
 	fs.StringVar(&c.origins, "allowed-origins", e.str("PARLEY_ALLOWED_ORIGINS", ""), "comma-separated extra origins allowed to open the socket (PARLEY_ALLOWED_ORIGINS)")
+	fs.StringVar(&c.debugListen, "debug-listen", e.str("PARLEY_DEBUG_LISTEN", ""), "address for Go's /debug/pprof profiles, e.g. 127.0.0.1:6060; off when empty (PARLEY_DEBUG_LISTEN)")
 	fs.StringVar(&c.logLevel, "log-level", e.str("PARLEY_LOG_LEVEL", "info"), "debug, info, warn or error (PARLEY_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", e.str("PARLEY_LOG_FORMAT", "text"), "text or json (PARLEY_LOG_FORMAT)")
 	fs.DurationVar(&c.web.ExportTTL, "export-link-ttl", e.dur("PARLEY_EXPORT_LINK_TTL", c.web.ExportTTL), "how long chat download links work (PARLEY_EXPORT_LINK_TTL)")
@@ -233,6 +240,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 
+	if c.debugListen != "" {
+		// Profiles go on their own listener so they are never exposed
+		// with the chat; http.DefaultServeMux has them through net/http/pprof.
+		dbg := &http.Server{Addr: c.debugListen, Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("debug listener", "err", err)
+			}
+		}()
+		defer dbg.Close()
+	}
 	ws := web.NewServer(c.web, log, hub, files, static.FS)
 	// The webhook sender stops before the store closes (defers run last-in
 	// first-out); what it hadn't sent stays queued for the next start.
@@ -401,5 +419,35 @@ func export(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 		return os.Rename(f.Name(), *out)
 	}
+	return nil
+}
+
+// runBench load-tests a running server; see package bench.
+func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	e := env(getenv)
+	var c bench.Config
+	fs := flag.NewFlagSet("parley bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080", "the server to load (loopback only, please)")
+	fs.StringVar(&c.APIKey, "api-key", e.str("PARLEY_API_KEY", ""), "its admin key (PARLEY_API_KEY)")
+	fs.IntVar(&c.Rooms, "rooms", 100, "meetings")
+	fs.IntVar(&c.RoomSize, "room-size", 10, "connected participants per meeting")
+	fs.Float64Var(&c.Rate, "rate", 1000, "messages per second in all")
+	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "measured time")
+	fs.DurationVar(&c.Warmup, "warmup", 5*time.Second, "time before measuring")
+	fs.IntVar(&c.Payload, "payload", 200, "bytes of text per message")
+	fs.BoolVar(&c.Idle, "idle", false, "only connect and hold; report memory")
+	fs.IntVar(&c.ServerPID, "server-pid", 0, "the server's pid, to report its RSS")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if c.APIKey == "" {
+		return errors.New("bench needs the admin key: --api-key or PARLEY_API_KEY")
+	}
+	res, err := bench.Run(ctx, c, stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, res)
 	return nil
 }

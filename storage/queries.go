@@ -556,16 +556,44 @@ func ftsBody(m chat.Message) string {
 	return m.Message
 }
 
-func (q *writeTx) indexMessage(ctx context.Context, m chat.Message) error {
-	if _, err := q.q.ExecContext(ctx, `DELETE FROM messages_fts WHERE message_id = ?`, m.ID); err != nil {
-		return wrap("unindex message", err)
+// indexMessage keeps a message's full-text entry in step with its text:
+// nothing happens when the indexed text is unchanged (pins, reactions).
+func (q *writeTx) indexMessage(ctx context.Context, m chat.Message, isNew bool) error {
+	body := ftsBody(m)
+	if !isNew {
+		var old string
+		var rowid sql.NullInt64
+		err := q.q.QueryRowContext(ctx, `SELECT CASE type WHEN 'file' THEN file_name ELSE body END, fts_rowid FROM messages WHERE id = ?`, m.ID).Scan(&old, &rowid)
+		if err != nil {
+			return wrap("index message", err)
+		}
+		if old == body && rowid.Valid == (body != "") {
+			return nil
+		}
+		if err := q.unindex(ctx, rowid); err != nil {
+			return err
+		}
 	}
-	if body := ftsBody(m); body != "" {
-		if _, err := q.q.ExecContext(ctx, `INSERT INTO messages_fts (body, message_id) VALUES (?, ?)`, body, m.ID); err != nil {
+	var rowid any
+	if body != "" {
+		res, err := q.q.ExecContext(ctx, `INSERT INTO messages_fts (body, message_id) VALUES (?, ?)`, body, m.ID)
+		if err != nil {
+			return wrap("index message", err)
+		}
+		if rowid, err = res.LastInsertId(); err != nil {
 			return wrap("index message", err)
 		}
 	}
-	return nil
+	_, err := q.q.ExecContext(ctx, `UPDATE messages SET fts_rowid = ? WHERE id = ?`, rowid, m.ID)
+	return wrap("index message", err)
+}
+
+func (q *writeTx) unindex(ctx context.Context, rowid sql.NullInt64) error {
+	if !rowid.Valid {
+		return nil
+	}
+	_, err := q.q.ExecContext(ctx, `DELETE FROM messages_fts WHERE rowid = ?`, rowid.Int64)
+	return wrap("unindex message", err)
 }
 
 func (q queries) EachSessionMessage(ctx context.Context, sessionID string, fn func(chat.Message) error) error {
@@ -615,26 +643,34 @@ func (q *writeTx) InsertMessage(ctx context.Context, m chat.Message) error {
 			return wrap("insert message target", err)
 		}
 	}
-	return q.indexMessage(ctx, m)
+	return q.indexMessage(ctx, m, true)
 }
 
 func (q *writeTx) UpdateMessage(ctx context.Context, m chat.Message) error {
+	// The index compares against the stored text, so it goes first.
+	if err := q.indexMessage(ctx, m, false); err != nil {
+		return err
+	}
 	_, err := q.q.ExecContext(ctx, `UPDATE messages SET body = ?, is_edited = ?, pinned = ?, seq = ?,
 		upload_id = ?, link = ?, thumbnail = ?, width = ?, height = ?, file_name = ?, file_size = ? WHERE id = ?`,
 		m.Message, m.IsEdited, m.Pinned, m.Seq, m.UploadID, m.Link, m.Thumbnail, m.Width, m.Height, m.Name, m.Size, m.ID)
-	if err != nil {
-		return wrap("update message", err)
-	}
-	return q.indexMessage(ctx, m)
+	return wrap("update message", err)
 }
 
 func (q *writeTx) DeleteMessage(ctx context.Context, id string, at time.Time) error {
+	var rowid sql.NullInt64
+	if err := q.q.QueryRowContext(ctx, `SELECT fts_rowid FROM messages WHERE id = ?`, id).Scan(&rowid); err != nil {
+		return wrap("delete message", err)
+	}
+	if err := q.unindex(ctx, rowid); err != nil {
+		return err
+	}
 	if _, err := q.q.ExecContext(ctx, `UPDATE messages SET body = '', metadata = '{}', pinned = 0, link = '', thumbnail = '', file_name = '', deleted_at = ? WHERE id = ?`, ms(at), id); err != nil {
 		return wrap("delete message", err)
 	}
 	for _, stmt := range []string{
 		`UPDATE changes SET frame = NULL WHERE message_id = ?`,
-		`DELETE FROM messages_fts WHERE message_id = ?`,
+		`UPDATE messages SET fts_rowid = NULL WHERE id = ?`,
 		`DELETE FROM reactions WHERE message_id = ?`,
 	} {
 		if _, err := q.q.ExecContext(ctx, stmt, id); err != nil {

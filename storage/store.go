@@ -40,8 +40,13 @@ type Options struct {
 type Store struct {
 	queries // reads outside View go to the reader pool
 
-	w, r  *sql.DB
-	dsn   string // without per-pool pragmas, for one-off connections
+	w, r *sql.DB
+	// wconn is the writer's own connection: it runs BEGIN and COMMIT
+	// itself, so statements prepared on it (wc) last across transactions.
+	wconn *sql.Conn
+	wc    *stmtCache
+	rc    *stmtCache // statements prepared on the read pool
+	dsn   string     // without per-pool pragmas, for one-off connections
 	epoch string
 	log   *slog.Logger
 
@@ -104,12 +109,19 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(o.Readers)
 	r.SetMaxIdleConns(o.Readers)
-	s := &Store{queries: queries{q: r}, w: w, r: r, dsn: base, log: o.Logger, reqs: make(chan *writeReq, o.MaxBatch), done: make(chan struct{}), maxBatch: o.MaxBatch}
+	rc := newStmtCache(r)
+	s := &Store{queries: queries{q: cachedDB{r, rc}}, w: w, r: r, rc: rc, dsn: base, log: o.Logger, reqs: make(chan *writeReq, o.MaxBatch), done: make(chan struct{}), maxBatch: o.MaxBatch}
 	if err := w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'epoch'`).Scan(&s.epoch); err != nil {
 		w.Close()
 		r.Close()
 		return nil, fmt.Errorf("storage: read epoch: %w", err)
 	}
+	if s.wconn, err = w.Conn(ctx); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("storage: writer connection: %w", err)
+	}
+	s.wc = newStmtCache(s.wconn)
 	go s.writer()
 	return s, nil
 }
@@ -221,38 +233,40 @@ func (s *Store) commit(batch []*writeReq) {
 		}
 	}
 	ctx := context.Background()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
+	exec := func(q string) error { _, err := s.wconn.ExecContext(ctx, q); return err }
+	if err := exec(`BEGIN IMMEDIATE`); err != nil {
 		finish(fmt.Errorf("storage: begin: %w", err))
 		return
 	}
+	fail := func(what string, err error) {
+		exec(`ROLLBACK`)
+		finish(fmt.Errorf("storage: %s: %w", what, err))
+	}
+	q := queries{q: cachedDB{s.wconn, s.wc}}
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT u`); err != nil {
-			r.err = fmt.Errorf("storage: savepoint: %w", err)
-			continue
+		if err := exec(`SAVEPOINT u`); err != nil {
+			fail("savepoint", err)
+			return
 		}
-		wt := &writeTx{queries: queries{q: tx}, req: r}
-		r.err = runUpdate(wt, r.fn)
+		r.err = runUpdate(&writeTx{queries: q, req: r}, r.fn)
 		if r.err != nil {
 			r.after = nil
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO u`); err != nil {
-				tx.Rollback()
-				finish(fmt.Errorf("storage: rollback to savepoint: %w", err))
+			if err := exec(`ROLLBACK TO u`); err != nil {
+				fail("rollback to savepoint", err)
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE u`); err != nil {
-			tx.Rollback()
-			finish(fmt.Errorf("storage: release savepoint: %w", err))
+		if err := exec(`RELEASE u`); err != nil {
+			fail("release savepoint", err)
 			return
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		finish(fmt.Errorf("storage: commit: %w", err))
+	if err := exec(`COMMIT`); err != nil {
+		fail("commit", err)
 		return
 	}
 	finish(nil)
@@ -290,8 +304,10 @@ func (s *Store) Close() error {
 	close(s.reqs)
 	s.mu.Unlock()
 	<-s.done
-	_, cerr := s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
-	return errors.Join(cerr, s.r.Close(), s.w.Close())
+	s.wc.close()
+	s.rc.close()
+	_, cerr := s.wconn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return errors.Join(cerr, s.wconn.Close(), s.r.Close(), s.w.Close())
 }
 
 // Backup writes a consistent copy of the database to path while it is in use.

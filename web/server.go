@@ -47,7 +47,7 @@ type Config struct {
 
 // DefaultConfig returns the settings parley runs with unless told otherwise.
 func DefaultConfig() Config {
-	return Config{MaxFrameBytes: 64 << 10, QueueSize: 512, AuthTimeout: 10 * time.Second, IPRate: 20, IPBurst: 200, ExportTTL: time.Hour}
+	return Config{MaxFrameBytes: 64 << 10, QueueSize: 128, AuthTimeout: 10 * time.Second, IPRate: 20, IPBurst: 200, ExportTTL: time.Hour}
 }
 
 // Server is parley's HTTP handler.

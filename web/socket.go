@@ -26,7 +26,12 @@ func (s *Server) newMelody() *melody.Melody {
 	// Frames up to twice the limit are read so that we can answer them with
 	// our own close code (4009); past that the library closes with 1009.
 	m.Config.MaxMessageSize = 2 * s.cfg.MaxFrameBytes
+	// The queue is allocated whole for every connection: 128 frames is
+	// plenty for a live client, and one that far behind is closed (4008)
+	// and resumes rather than holding memory.
 	m.Config.MessageBufferSize = s.cfg.QueueSize
+	// Idle connections hold no write buffer: they borrow one per write.
+	m.Upgrader.WriteBufferPool = &sync.Pool{}
 	m.Upgrader.CheckOrigin = s.checkOrigin
 	m.HandleConnect(s.onConnect)
 	m.HandleMessage(s.onMessage)

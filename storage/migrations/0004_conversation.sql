@@ -20,8 +20,15 @@ CREATE TABLE read_marks (
 ) WITHOUT ROWID;
 
 -- Full-text index of message text and file names, written in the same
--- transaction as the message, its edits and its deletion.
+-- transaction as the message, its edits and its deletion. A message keeps
+-- the rowid of its index entry, so changing or removing it is a lookup,
+-- not a scan of the index.
 CREATE VIRTUAL TABLE messages_fts USING fts5(body, message_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2');
+
+ALTER TABLE messages ADD COLUMN fts_rowid INTEGER;
 
 INSERT INTO messages_fts (body, message_id)
 	SELECT CASE type WHEN 'file' THEN file_name ELSE body END, id FROM messages WHERE deleted_at IS NULL AND type != 'image';
+
+UPDATE messages SET fts_rowid = (SELECT rowid FROM messages_fts f WHERE f.message_id = messages.id)
+	WHERE deleted_at IS NULL AND type != 'image';

@@ -279,6 +279,9 @@ func (h *Hub) DeleteParticipant(ctx context.Context, meetingID, id string) error
 	for _, c := range h.clientsOf(meetingID, id) {
 		c.Close(CloseRemoved, "removed from meeting")
 	}
+	h.mu.Lock()
+	delete(h.buckets, id) // nothing of a removed participant stays in memory
+	h.mu.Unlock()
 	return nil
 }
 

@@ -182,4 +182,9 @@ func TestPerAddressLimit(t *testing.T) {
 	if codes[200] != 3 || codes[429] != 2 {
 		t.Fatalf("codes %v, want 3×200 then 2×429", codes)
 	}
+	// Fetching uploaded files doesn't count: a chat of images stays readable.
+	res, _ := get(t, s.URL+"/files/00000000-0000-4000-8000-000000000000/x.png")
+	if res.StatusCode != 404 {
+		t.Fatalf("file fetch limited: %d", res.StatusCode)
+	}
 }

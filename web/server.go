@@ -91,7 +91,7 @@ var errInternal = errors.New("handler panicked")
 // ServeHTTP logs the request and applies the per-address limit.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if !s.ips.allow(r) {
+	if limited(r) && !s.ips.allow(r) {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusTooManyRequests, envelope{Error: &errorBody{Code: "rate_limited", Message: "too many requests from this address", RetryAfterMS: 1000}})
 		return
@@ -100,6 +100,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.router.ServeHTTP(rec, r)
 	// The path only: query strings may carry signatures, never log them.
 	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "dur", time.Since(start))
+}
+
+// limited reports whether a request counts against its address's limit:
+// everything but fetching the client's own assets and uploaded files, whose
+// links are unguessable. A chat full of images must not lock its reader out.
+func limited(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return true
+	}
+	p := r.URL.Path
+	return !strings.HasPrefix(p, "/files/") && !strings.HasPrefix(p, "/static/") && p != "/sdk/parley.js"
 }
 
 type statusRecorder struct {

@@ -45,9 +45,6 @@ type PresetPatch struct {
 	Chat *ChatPerms `json:"chat"`
 }
 
-// Admin operations read and change meetings, participants, presets and
-// sessions on behalf of the REST API.
-
 // CreateMeeting makes a new meeting.
 func (h *Hub) CreateMeeting(ctx context.Context, in MeetingInput) (Meeting, error) {
 	now := At(h.clock.Now())
